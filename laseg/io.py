@@ -1,0 +1,171 @@
+"""Reading and writing NIfTI volumes with their geometry, and atomic file output.
+
+Arrays in this package are numpy arrays indexed (z, y, x), as SimpleITK returns them; geometry is
+kept in ITK order (x, y, z) exactly as the file header gives it, and travels with the data from the
+first read to the last write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+# Axial slices along array axis 0, rows anterior->posterior, columns right->left: the radiological
+# view. Every scan is reoriented to this before slicing, whatever its header direction.
+CANONICAL_ORIENTATION = "LPS"
+
+
+class InputError(ValueError):
+    """Bad user input: the message names the file and the problem in one line."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a voxel grid sits in the world, in the file's own (x, y, z) order, millimetres."""
+
+    size: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
+    origin_mm: tuple[float, float, float]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> Geometry:
+        return cls(
+            size=tuple(int(s) for s in image.GetSize()),  # type: ignore[arg-type]
+            spacing_mm=tuple(float(s) for s in image.GetSpacing()),  # type: ignore[arg-type]
+            origin_mm=tuple(float(o) for o in image.GetOrigin()),  # type: ignore[arg-type]
+            direction=tuple(float(d) for d in image.GetDirection()),
+        )
+
+    def apply_to(self, image: sitk.Image) -> sitk.Image:
+        image.SetSpacing(self.spacing_mm)
+        image.SetOrigin(self.origin_mm)
+        image.SetDirection(self.direction)
+        return image
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        return float(np.prod(self.spacing_mm))
+
+    @property
+    def spacing_zyx_mm(self) -> tuple[float, float, float]:
+        x, y, z = self.spacing_mm
+        return (z, y, x)
+
+    @property
+    def orientation(self) -> str:
+        return str(sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(self.direction))
+
+    def matches(self, other: Geometry, tolerance: float = 1e-4) -> bool:
+        return self.size == other.size and all(
+            np.allclose(a, b, atol=tolerance)
+            for a, b in (
+                (self.spacing_mm, other.spacing_mm),
+                (self.origin_mm, other.origin_mm),
+                (self.direction, other.direction),
+            )
+        )
+
+    def to_dict(self) -> dict[str, list[float] | list[int]]:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Geometry:
+        return cls(
+            size=tuple(int(v) for v in d["size"]),  # type: ignore[arg-type]
+            spacing_mm=tuple(float(v) for v in d["spacing_mm"]),  # type: ignore[arg-type]
+            origin_mm=tuple(float(v) for v in d["origin_mm"]),  # type: ignore[arg-type]
+            direction=tuple(float(v) for v in d["direction"]),
+        )
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A killed job therefore leaves either the old file or no file, never half a file. The suffix is
+    kept so that writers choosing a format by extension (SimpleITK, imageio, open3d) still work.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if suffix is None:
+        suffix = "".join(target.suffixes) or ".tmp"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name.split('.')[0]}.", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        # mkstemp creates 0600; results are shared with colleagues and web servers, so use 0644.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj: object) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_image(path: str | os.PathLike) -> sitk.Image:
+    """Read a NIfTI file, turning every failure into a one-line InputError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: file not found")
+    try:
+        image = sitk.ReadImage(str(p))
+    except RuntimeError as err:
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unreadable"
+        raise InputError(f"{p}: not a readable NIfTI file ({reason[:160]})") from None
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(
+            f"{p}: expected a 3D single-channel volume, got {image.GetDimension()}D with "
+            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel, size {image.GetSize()}"
+        )
+    return image
+
+
+def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
+    """Read a 3D NIfTI as a (z, y, x) array in the file's own voxel order, and its geometry."""
+    image = read_image(path)
+    return sitk.GetArrayFromImage(image), Geometry.of(image)
+
+
+def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike) -> None:
+    """Write a (z, y, x) array onto exactly `geometry`'s grid, atomically."""
+    expected = tuple(reversed(geometry.size))
+    if array.shape != expected:
+        raise ValueError(f"{path}: array shape {array.shape} does not match geometry size (z,y,x) {expected}")
+    image = geometry.apply_to(sitk.GetImageFromArray(np.ascontiguousarray(array)))
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)
+
+
+def to_canonical(array: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Reorient a source-order (z, y, x) array to the canonical axial view (axis flips/permutes only)."""
+    image = geometry.apply_to(sitk.GetImageFromArray(np.ascontiguousarray(array)))
+    return sitk.GetArrayFromImage(sitk.DICOMOrient(image, CANONICAL_ORIENTATION))
+
+
+def from_canonical(array: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Inverse of `to_canonical`: back onto the source voxel order of `geometry`."""
+    source = geometry.apply_to(sitk.Image(list(geometry.size), sitk.sitkUInt8))
+    canonical_geometry = Geometry.of(sitk.DICOMOrient(source, CANONICAL_ORIENTATION))
+    image = canonical_geometry.apply_to(sitk.GetImageFromArray(np.ascontiguousarray(array)))
+    back = sitk.GetArrayFromImage(sitk.DICOMOrient(image, geometry.orientation))
+    if back.shape != tuple(reversed(geometry.size)):
+        raise ValueError(f"reorientation back to {geometry.orientation} gave shape {back.shape}")
+    return back

@@ -1,0 +1,165 @@
+"""Overlap, surface-distance and volume metrics of a predicted mask against the reference label."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+# Surface voxels are foreground voxels with a background face-neighbour (mask minus its erosion by
+# the 6-connected cross), voxels on the array border included, exactly as medpy defines them, so the
+# distances here can be compared with published medpy numbers.
+FACE_NEIGHBOURS = ndimage.generate_binary_structure(3, 1)
+
+
+def as_mask(array: np.ndarray) -> np.ndarray:
+    return np.asarray(array) != 0
+
+
+def check_same_shape(pred: np.ndarray, truth: np.ndarray) -> None:
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from reference shape {truth.shape}")
+
+
+def dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """2|P and T| / (|P| + |T|); 1.0 when both are empty (nothing to find, nothing found)."""
+    check_same_shape(pred, truth)
+    p, t = as_mask(pred), as_mask(truth)
+    total = int(p.sum()) + int(t.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(p & t)) / total
+
+
+def iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    """|P and T| / |P or T| (Jaccard); 1.0 when both are empty."""
+    check_same_shape(pred, truth)
+    p, t = as_mask(pred), as_mask(truth)
+    union = int(np.count_nonzero(p | t))
+    return 1.0 if union == 0 else int(np.count_nonzero(p & t)) / union
+
+
+def surface(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndimage.binary_erosion(mask, FACE_NEIGHBOURS, border_value=0)
+
+
+def surface_distances_mm(
+    pred: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances in mm from each prediction surface voxel to the nearest reference surface voxel,
+    and from each reference surface voxel to the nearest prediction surface voxel.
+
+    Both arrays are empty when either mask is empty (a distance to nothing is undefined).
+    """
+    check_same_shape(pred, truth)
+    p, t = as_mask(pred), as_mask(truth)
+    if not p.any() or not t.any():
+        return np.empty(0), np.empty(0)
+    # All surface voxels of both masks lie in their joint bounding box, so working there is exact;
+    # one voxel of zero padding keeps the crop's edge from counting as background next to the
+    # object while still making voxels on the array edge surface, as medpy's erosion does.
+    either = p | t
+    box = []
+    for axis in range(3):
+        present = np.flatnonzero(either.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(present[0], present[-1] + 1))
+    p_surface = surface(np.pad(p[tuple(box)], 1))
+    t_surface = surface(np.pad(t[tuple(box)], 1))
+    spacing = np.asarray(spacing_zyx_mm, dtype=float)
+    n_points = int(p_surface.sum()) + int(t_surface.sum())
+    # Both ways give the same exact Euclidean distances. A k-d tree over the surface points costs
+    # about 2 us a point, the distance transforms about 0.4 us a voxel of the crop: the tree wins
+    # for any sensible segmentation, the transforms when one mask is scattered noise filling the
+    # volume (then also the bounding box is the whole scan).
+    if n_points * 5 < p_surface.size:
+        p_points = np.argwhere(p_surface) * spacing
+        t_points = np.argwhere(t_surface) * spacing
+        to_truth = cKDTree(t_points).query(p_points)[0]
+        to_pred = cKDTree(p_points).query(t_points)[0]
+    else:
+        sampling = tuple(float(s) for s in spacing)
+        to_truth = ndimage.distance_transform_edt(~t_surface, sampling=sampling)[p_surface]
+        to_pred = ndimage.distance_transform_edt(~p_surface, sampling=sampling)[t_surface]
+    return np.asarray(to_truth, dtype=float), np.asarray(to_pred, dtype=float)
+
+
+def hd95_of_distances(to_truth_mm: np.ndarray, to_pred_mm: np.ndarray) -> float:
+    if to_truth_mm.size == 0 or to_pred_mm.size == 0:
+        return math.nan
+    return float(max(np.percentile(to_truth_mm, 95), np.percentile(to_pred_mm, 95)))
+
+
+def assd_of_distances(to_truth_mm: np.ndarray, to_pred_mm: np.ndarray) -> float:
+    if to_truth_mm.size == 0 or to_pred_mm.size == 0:
+        return math.nan
+    return float(np.concatenate([to_truth_mm, to_pred_mm]).mean())
+
+
+def hd95_mm(pred: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> float:
+    """95th-percentile Hausdorff distance, medpy's convention: the larger of the two directed
+    95th percentiles (not the percentile of the pooled distances). NaN if either mask is empty."""
+    return hd95_of_distances(*surface_distances_mm(pred, truth, spacing_zyx_mm))
+
+
+def assd_mm(pred: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> float:
+    """Average symmetric surface distance: the mean of all surface distances pooled over both
+    directions (Heimann et al. 2009). medpy's assd instead averages the two directed means, which
+    differs when the two surfaces have different voxel counts. NaN if either mask is empty."""
+    return assd_of_distances(*surface_distances_mm(pred, truth, spacing_zyx_mm))
+
+
+def volume_mm3(mask: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> float:
+    return float(np.count_nonzero(mask)) * float(np.prod(spacing_zyx_mm))
+
+
+def volume_ml(mask: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> float:
+    """Foreground volume in millilitres (1 mL = 1000 mm^3)."""
+    return volume_mm3(mask, spacing_zyx_mm) / 1000.0
+
+
+def evaluate_case(
+    patient: str, pred: np.ndarray, truth: np.ndarray | None, spacing_zyx_mm: tuple[float, float, float]
+) -> dict[str, float | str]:
+    """All metrics of one case; without a reference only the predicted volume is known (rest NaN)."""
+    row: dict[str, float | str] = {"patient": patient}
+    pred_mask = as_mask(pred)
+    if truth is None:
+        row.update(dice=math.nan, iou=math.nan, hd95_mm=math.nan, assd_mm=math.nan)
+    else:
+        truth_mask = as_mask(truth)
+        check_same_shape(pred_mask, truth_mask)
+        # One pair of distance transforms serves both surface metrics.
+        distances = surface_distances_mm(pred_mask, truth_mask, spacing_zyx_mm)
+        row.update(
+            dice=dice(pred_mask, truth_mask),
+            iou=iou(pred_mask, truth_mask),
+            hd95_mm=hd95_of_distances(*distances),
+            assd_mm=assd_of_distances(*distances),
+        )
+    row["volume_pred_mm3"] = volume_mm3(pred_mask, spacing_zyx_mm)
+    row["volume_pred_ml"] = volume_ml(pred_mask, spacing_zyx_mm)
+    if truth is None:
+        row["volume_true_mm3"] = math.nan
+        row["volume_true_ml"] = math.nan
+    else:
+        row["volume_true_mm3"] = volume_mm3(truth_mask, spacing_zyx_mm)
+        row["volume_true_ml"] = volume_ml(truth_mask, spacing_zyx_mm)
+    return row
+
+
+def summarize(per_patient: pd.DataFrame) -> pd.DataFrame:
+    """One row per numeric metric with mean, sd (sample, ddof=1), median, min, max and n, NaN skipped."""
+    numeric = per_patient.select_dtypes(include="number")
+    summary = pd.DataFrame(
+        {
+            "mean": numeric.mean(),
+            "sd": numeric.std(ddof=1),
+            "median": numeric.median(),
+            "min": numeric.min(),
+            "max": numeric.max(),
+            "n": numeric.count().astype(int),
+        }
+    )
+    summary.index.name = "metric"
+    return summary

@@ -1,0 +1,129 @@
+"""The 2.5D U-Net and the preprocessing that must be identical in training and inference."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network and feed it; stored inside every checkpoint."""
+
+    context_slices: int = 2  # neighbours on each side fed as channels: 2.5D input of 2k+1 slices
+    base_channels: int = 16  # width of the first level, doubling per level
+    depth: int = 4  # number of 2x downsamplings
+    inplane_spacing_mm: float = 2.5  # slices are resampled to this in-plane spacing before the net
+
+    @property
+    def in_channels(self) -> int:
+        return 2 * self.context_slices + 1
+
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.depth
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.LeakyReLU(0.01, inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.LeakyReLU(0.01, inplace=True),
+    )
+
+
+class UNet2D(nn.Module):
+    """A plain U-Net: double 3x3 conv blocks, strided max-pool down, transposed conv up, one logit out."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        widths = [config.base_channels * 2**i for i in range(config.depth + 1)]
+        self.down = nn.ModuleList()
+        c_in = config.in_channels
+        for width in widths:
+            self.down.append(_double_conv(c_in, width))
+            c_in = width
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList()
+        self.up_conv = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            self.up.append(nn.ConvTranspose2d(width * 2, width, 2, stride=2))
+            self.up_conv.append(_double_conv(width * 2, width))
+        self.head = nn.Conv2d(widths[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x)
+            if i < len(self.down) - 1:
+                skips.append(x)
+                x = self.pool(x)
+        for up, conv, skip in zip(self.up, self.up_conv, reversed(skips)):
+            x = conv(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
+
+
+def normalize_intensity(volume: np.ndarray) -> np.ndarray:
+    """Clip to the 0.5..99.5th percentile and z-score: scanner gains differ, anatomy contrast does not."""
+    low, high = np.percentile(volume, [0.5, 99.5])
+    clipped = np.clip(volume.astype(np.float32), low, high)
+    return ((clipped - clipped.mean()) / max(float(clipped.std()), 1e-6)).astype(np.float32)
+
+
+def inplane_shape(shape_yx: tuple[int, int], spacing_yx_mm: tuple[float, float], target_mm: float) -> tuple[int, int]:
+    return tuple(max(1, round(n * s / target_mm)) for n, s in zip(shape_yx, spacing_yx_mm))  # type: ignore[return-value]
+
+
+def resample_inplane(volume: np.ndarray, shape_yx: tuple[int, int], interpolation: int) -> np.ndarray:
+    """Resize every axial slice of a (z, y, x) volume to shape_yx in one cv2 call (slices as channels)."""
+    if volume.shape[1:] == tuple(shape_yx):
+        return volume
+    # cv2 handles at most 512 channels per call; volumes with more slices go in chunks.
+    chunks = []
+    for start in range(0, volume.shape[0], 512):
+        hwc = np.ascontiguousarray(np.moveaxis(volume[start : start + 512], 0, -1))
+        resized = cv2.resize(hwc, (shape_yx[1], shape_yx[0]), interpolation=interpolation)
+        chunks.append(np.moveaxis(resized.reshape(shape_yx[0], shape_yx[1], -1), -1, 0))
+    return np.concatenate(chunks, axis=0)
+
+
+def context_stack(volume: np.ndarray, index: np.ndarray, context: int) -> np.ndarray:
+    """(len(index), 2k+1, y, x): each slice with its k neighbours each side, clamped at the ends."""
+    offsets = np.arange(-context, context + 1)
+    rows = np.clip(index[:, None] + offsets[None, :], 0, volume.shape[0] - 1)
+    return volume[rows]
+
+
+def pad_to_multiple(volume: np.ndarray, multiple: int, value: float) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Pad y and x up to a multiple (the U-Net's need); return the crop that undoes it."""
+    pads, crop = [], []
+    for n in volume.shape[1:]:
+        extra = (-n) % multiple
+        pads.append((extra // 2, extra - extra // 2))
+        crop.append(slice(extra // 2, extra // 2 + n))
+    return np.pad(volume, [(0, 0), *pads], constant_values=value), (crop[0], crop[1])
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """CUDA, else Apple MPS, else CPU; a forced choice that is unavailable is an error, not a fallback."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config train.device is 'cuda' but no CUDA device is available")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError("config train.device is 'mps' but no MPS device is available")
+    return torch.device(requested)

@@ -1,0 +1,97 @@
+"""Checked, lossless axial slice stacks: one per patient, in the canonical view, with the source geometry."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from laseg.io import CANONICAL_ORIENTATION, Geometry, InputError, atomic_path, read_volume, to_canonical
+
+
+@dataclass(frozen=True)
+class SliceStack:
+    """A patient's scan as axial slices (axis 0), canonical orientation, float32 source intensities."""
+
+    patient: str
+    image: np.ndarray  # (slices, rows, cols) float32, exact source values
+    label: np.ndarray | None  # (slices, rows, cols) uint8 {0, 1}
+    source_geometry: Geometry  # of the original file: predictions are written back onto it
+    spacing_zyx_mm: tuple[float, float, float]  # of the canonical arrays
+
+
+def load_checked_case(patient: str, image_path: str | Path, label_path: str | Path | None) -> SliceStack:
+    """Read and validate one case; every problem is a one-line InputError naming the file."""
+    image, geometry = read_volume(image_path)
+    if min(geometry.size) < 2:
+        raise InputError(f"{image_path}: volume size {geometry.size} has a dimension below 2 voxels")
+    if not np.issubdtype(image.dtype, np.number):
+        raise InputError(f"{image_path}: non-numeric voxel type {image.dtype}")
+    finite = np.isfinite(image)
+    if not finite.all():
+        raise InputError(f"{image_path}: {int((~finite).sum())} voxels are NaN or Inf")
+    if float(image.max()) == float(image.min()):
+        raise InputError(f"{image_path}: constant image (every voxel is {float(image.max())})")
+    label = None
+    if label_path is not None:
+        label_raw, label_geometry = read_volume(label_path)
+        if not label_geometry.matches(geometry):
+            raise InputError(
+                f"{label_path}: label geometry differs from its image {Path(image_path).name} "
+                f"(size {label_geometry.size} vs {geometry.size}, spacing {label_geometry.spacing_mm} vs "
+                f"{geometry.spacing_mm}, origin {label_geometry.origin_mm} vs {geometry.origin_mm})"
+            )
+        values = np.unique(label_raw)
+        if not set(values.tolist()) <= {0, 1}:
+            raise InputError(f"{label_path}: label values must be 0/1, found {values[:10].tolist()}")
+        if not values.max(initial=0):
+            raise InputError(f"{label_path}: label is empty (no left-atrium voxel)")
+        label = to_canonical(label_raw.astype(np.uint8), geometry)
+    canonical_image = to_canonical(image.astype(np.float32), geometry)
+    x, y, z = _canonical_spacing(geometry)
+    return SliceStack(patient, canonical_image, label, geometry, (z, y, x))
+
+
+def _canonical_spacing(geometry: Geometry) -> tuple[float, float, float]:
+    source = geometry.apply_to(sitk.Image(list(geometry.size), sitk.sitkUInt8))
+    return tuple(float(s) for s in sitk.DICOMOrient(source, CANONICAL_ORIENTATION).GetSpacing())  # type: ignore[return-value]
+
+
+def save_slices(stack: SliceStack, npz_path: str | os.PathLike, sidecar_path: str | os.PathLike) -> None:
+    """Write the stack as a compressed npz plus a JSON sidecar of the source geometry."""
+    arrays = {"image": stack.image, "spacing_zyx_mm": np.asarray(stack.spacing_zyx_mm)}
+    if stack.label is not None:
+        arrays["label"] = stack.label
+    sidecar = {
+        "patient": stack.patient,
+        "labelled": stack.label is not None,
+        "source_geometry": stack.source_geometry.to_dict(),
+        "source_orientation": stack.source_geometry.orientation,
+        "canonical_orientation": CANONICAL_ORIENTATION,
+        "canonical_shape_zyx": list(stack.image.shape),
+        "spacing_zyx_mm": list(stack.spacing_zyx_mm),
+    }
+    with atomic_path(npz_path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    with atomic_path(sidecar_path) as tmp:
+        tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+
+
+def load_slices(npz_path: str | os.PathLike, sidecar_path: str | os.PathLike | None = None) -> SliceStack:
+    npz_path = Path(npz_path)
+    sidecar_path = Path(sidecar_path) if sidecar_path else npz_path.with_suffix(".json")
+    meta = json.loads(sidecar_path.read_text())
+    with np.load(npz_path) as data:
+        label = data["label"] if "label" in data else None
+        return SliceStack(
+            patient=meta["patient"],
+            image=data["image"],
+            label=label,
+            source_geometry=Geometry.from_dict(meta["source_geometry"]),
+            spacing_zyx_mm=tuple(float(s) for s in data["spacing_zyx_mm"]),  # type: ignore[arg-type]
+        )
