@@ -169,3 +169,16 @@ def from_canonical(array: np.ndarray, geometry: Geometry) -> np.ndarray:
     if back.shape != tuple(reversed(geometry.size)):
         raise ValueError(f"reorientation back to {geometry.orientation} gave shape {back.shape}")
     return back
+
+
+def canonical_spacing_zyx_mm(geometry: Geometry) -> tuple[float, float, float]:
+    """Voxel spacing of the array `to_canonical` returns, in its (z, y, x) order.
+
+    Spacing only permutes under reorientation, so a one-voxel image with the same direction tells
+    which file axis became which canonical one, by the very rule `to_canonical` uses.
+    """
+    probe = sitk.Image([1, 1, 1], sitk.sitkUInt8)
+    probe.SetSpacing(geometry.spacing_mm)
+    probe.SetDirection(geometry.direction)
+    x, y, z = sitk.DICOMOrient(probe, CANONICAL_ORIENTATION).GetSpacing()
+    return (z, y, x)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 from scipy.spatial import cKDTree
+
+from laseg.io import atomic_path
 
 # Surface voxels are foreground voxels with a background face-neighbour (mask minus its erosion by
 # the 6-connected cross), voxels on the array border included, exactly as medpy defines them, so the
@@ -163,3 +168,17 @@ def summarize(per_patient: pd.DataFrame) -> pd.DataFrame:
     )
     summary.index.name = "metric"
     return summary
+
+
+def aggregate_case_metrics(case_json_paths: list[str], test_patients: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-patient table (sorted, with its role: test or unlabelled) and its summary, from per-case JSON."""
+    rows = [json.loads(Path(p).read_text()) for p in case_json_paths]
+    columns = ["patient", "dice", "iou", "hd95_mm", "assd_mm", "volume_pred_ml", "volume_true_ml", "volume_pred_mm3", "volume_true_mm3"]
+    per_patient = pd.DataFrame(rows, columns=columns).sort_values("patient").reset_index(drop=True)
+    per_patient.insert(1, "role", ["test" if p in test_patients else "unlabelled" for p in per_patient["patient"]])
+    return per_patient, summarize(per_patient)
+
+
+def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> None:
+    with atomic_path(path, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=index, float_format="%.6g")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -84,17 +84,16 @@ def inplane_shape(shape_yx: tuple[int, int], spacing_yx_mm: tuple[float, float],
     return tuple(max(1, round(n * s / target_mm)) for n, s in zip(shape_yx, spacing_yx_mm))  # type: ignore[return-value]
 
 
-def resample_inplane(volume: np.ndarray, shape_yx: tuple[int, int], interpolation: int) -> np.ndarray:
-    """Resize every axial slice of a (z, y, x) volume to shape_yx in one cv2 call (slices as channels)."""
+def resample_inplane(volume: np.ndarray, shape_yx: tuple[int, int], mode: str) -> np.ndarray:
+    """Resize every axial slice of a (z, y, x) volume to shape_yx: mode "area" to shrink, "bilinear" to grow.
+
+    torch rather than cv2: cv2 5 only resizes up to 4 channels at non-integer area ratios.
+    """
     if volume.shape[1:] == tuple(shape_yx):
-        return volume
-    # cv2 handles at most 512 channels per call; volumes with more slices go in chunks.
-    chunks = []
-    for start in range(0, volume.shape[0], 512):
-        hwc = np.ascontiguousarray(np.moveaxis(volume[start : start + 512], 0, -1))
-        resized = cv2.resize(hwc, (shape_yx[1], shape_yx[0]), interpolation=interpolation)
-        chunks.append(np.moveaxis(resized.reshape(shape_yx[0], shape_yx[1], -1), -1, 0))
-    return np.concatenate(chunks, axis=0)
+        return volume.astype(np.float32, copy=False)
+    slices = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[:, None]
+    options = {"align_corners": False} if mode == "bilinear" else {}
+    return F.interpolate(slices, size=tuple(shape_yx), mode=mode, **options)[:, 0].numpy()
 
 
 def context_stack(volume: np.ndarray, index: np.ndarray, context: int) -> np.ndarray:

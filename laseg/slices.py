@@ -8,9 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
-
-from laseg.io import CANONICAL_ORIENTATION, Geometry, InputError, atomic_path, read_volume, to_canonical
+from laseg.io import (
+    CANONICAL_ORIENTATION,
+    Geometry,
+    InputError,
+    atomic_path,
+    canonical_spacing_zyx_mm,
+    read_volume,
+    to_canonical,
+)
 
 
 @dataclass(frozen=True)
@@ -52,13 +58,7 @@ def load_checked_case(patient: str, image_path: str | Path, label_path: str | Pa
             raise InputError(f"{label_path}: label is empty (no left-atrium voxel)")
         label = to_canonical(label_raw.astype(np.uint8), geometry)
     canonical_image = to_canonical(image.astype(np.float32), geometry)
-    x, y, z = _canonical_spacing(geometry)
-    return SliceStack(patient, canonical_image, label, geometry, (z, y, x))
-
-
-def _canonical_spacing(geometry: Geometry) -> tuple[float, float, float]:
-    source = geometry.apply_to(sitk.Image(list(geometry.size), sitk.sitkUInt8))
-    return tuple(float(s) for s in sitk.DICOMOrient(source, CANONICAL_ORIENTATION).GetSpacing())  # type: ignore[return-value]
+    return SliceStack(patient, canonical_image, label, geometry, canonical_spacing_zyx_mm(geometry))
 
 
 def save_slices(stack: SliceStack, npz_path: str | os.PathLike, sidecar_path: str | os.PathLike) -> None:

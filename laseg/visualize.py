@@ -7,10 +7,9 @@ import os
 import cv2
 import imageio.v2 as imageio
 import numpy as np
-import SimpleITK as sitk
 from scipy import ndimage
 
-from laseg.io import CANONICAL_ORIENTATION, Geometry, atomic_path, to_canonical
+from laseg.io import Geometry, atomic_path, canonical_spacing_zyx_mm, to_canonical
 
 # Colours of RGB frames (cv2 draws whatever channel order the array has; ours is RGB).
 TRUTH_RGB = (255, 0, 0)
@@ -30,19 +29,6 @@ EMPTY_PLY = "".join(
         "end_header",
     ]
 )
-
-
-def canonical_spacing_zyx_mm(geometry: Geometry) -> tuple[float, float, float]:
-    """Voxel spacing of the array `to_canonical` returns, in its (z, y, x) order.
-
-    Spacing only permutes under reorientation, so a one-voxel image with the same direction tells
-    which file axis became which canonical one, by the very rule `to_canonical` uses.
-    """
-    probe = sitk.Image([1, 1, 1], sitk.sitkUInt8)
-    probe.SetSpacing(geometry.spacing_mm)
-    probe.SetDirection(geometry.direction)
-    x, y, z = sitk.DICOMOrient(probe, CANONICAL_ORIENTATION).GetSpacing()
-    return (z, y, x)
 
 
 def window_to_uint8(image: np.ndarray) -> np.ndarray:
@@ -197,3 +183,17 @@ def write_point_cloud(points_mm: np.ndarray, rgb: tuple[float, float, float], pa
             tmp.write_text(EMPTY_PLY)
         elif not o3d.io.write_point_cloud(str(tmp), cloud, write_ascii=False):
             raise OSError(f"{path}: open3d could not write the point cloud")
+
+
+def keyframe_index(pred: np.ndarray, truth: np.ndarray | None, geometry: Geometry) -> int:
+    """The canonical slice with the most left atrium (reference if known, else prediction)."""
+    mask = to_canonical((np.asarray(truth if truth is not None and truth.any() else pred) != 0).astype(np.uint8), geometry)
+    per_slice = mask.reshape(len(mask), -1).sum(axis=1)
+    return int(per_slice.argmax()) if per_slice.any() else len(mask) // 2
+
+
+def write_keyframe(frames: list[np.ndarray], pred: np.ndarray, truth: np.ndarray | None, geometry: Geometry, path: str | os.PathLike) -> None:
+    """The overlay frame through the largest atrial cross-section, as a lossless PNG."""
+    frame = frames[keyframe_index(pred, truth, geometry)]
+    with atomic_path(path, suffix=".png") as tmp:
+        imageio.imwrite(tmp, frame, format="PNG")

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from laseg.io import Geometry, to_canonical
+from laseg.io import Geometry, canonical_spacing_zyx_mm, to_canonical
 from laseg.visualize import (
-    canonical_spacing_zyx_mm,
     count_video_frames,
     overlay_frames,
     surface_points_world_mm,

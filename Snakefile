@@ -1,0 +1,21 @@
+# Left-atrium segmentation of 3D cardiac MRI: NIfTI scans -> U-Net -> masks, metrics, videos, point clouds.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/predict.smk"
+include: "rules/evaluate.smk"
+include: "rules/visualize.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

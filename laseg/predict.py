@@ -1,0 +1,45 @@
+"""Inference: a checkpoint and a slice stack in, a probability volume on the source grid out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from laseg.io import InputError, from_canonical
+from laseg.model import ModelConfig, UNet2D, resample_inplane, select_device
+from laseg.slices import SliceStack
+from laseg.train import CHECKPOINT_FORMAT, predict_probability, prepare_volume
+
+
+def load_model(path: str | Path, device: str = "auto") -> tuple[UNet2D, ModelConfig, dict]:
+    """Rebuild the network from a checkpoint; a missing or incompatible file is a one-line InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found (train first, or set predict.checkpoint)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged or foreign file
+        raise InputError(f"{path}: not a readable laseg checkpoint ({type(err).__name__})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise InputError(f"{path}: checkpoint format {found!r}, this laseg reads format {CHECKPOINT_FORMAT}")
+    config = ModelConfig(**checkpoint["model_config"])
+    net = UNet2D(config)
+    try:
+        net.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise InputError(f"{path}: weights do not fit the stored model config ({str(err).splitlines()[0]})") from None
+    torch_device = select_device(device)
+    return net.to(torch_device).eval(), config, checkpoint
+
+
+def predict_stack(net: UNet2D, config: ModelConfig, stack: SliceStack, device: torch.device | None = None) -> np.ndarray:
+    """Left-atrium probability for every voxel of the source scan, (z, y, x) in the file's own order."""
+    device = device or next(net.parameters()).device
+    image, _ = prepare_volume(stack, config)
+    probability = predict_probability(net, image, config, device)
+    native_yx = stack.image.shape[1:]
+    probability = np.clip(resample_inplane(probability, native_yx, "bilinear"), 0.0, 1.0)
+    return from_canonical(probability.astype(np.float32), stack.source_geometry)

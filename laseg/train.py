@@ -1,0 +1,298 @@
+"""Training the 2.5D U-Net: a plain loop, bounded by epochs and by a wall-clock budget."""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import laseg
+from laseg.io import atomic_path
+from laseg.model import (
+    ModelConfig,
+    UNet2D,
+    context_stack,
+    inplane_shape,
+    normalize_intensity,
+    pad_to_multiple,
+    resample_inplane,
+    select_device,
+)
+from laseg.slices import SliceStack
+
+CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes; predict refuses other formats
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    max_epochs: int = 60
+    budget_minutes: float = 8.0  # training stops at whichever comes first, epochs or minutes
+    iterations_per_epoch: int = 40
+    batch_size: int = 16
+    patch_px: int = 96  # square training crop at the model's in-plane spacing
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    foreground_fraction: float = 0.6  # share of crops centred on the left atrium
+    augment: bool = True
+    validation_patients: int = 1  # held out of the training patients to pick the best epoch
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0  # 0: leave torch's default
+
+
+@dataclass
+class PreparedVolume:
+    """One patient at the network's in-plane spacing, intensities normalised."""
+
+    patient: str
+    image: np.ndarray  # (z, y, x) float32
+    label: np.ndarray  # (z, y, x) uint8
+    foreground_slices: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.foreground_slices = np.flatnonzero(self.label.reshape(len(self.label), -1).any(axis=1))
+
+
+def prepare_volume(stack: SliceStack, config: ModelConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """Normalise and resample a slice stack to the model's grid (the label by area, then 0/1)."""
+    shape_yx = inplane_shape(stack.image.shape[1:], stack.spacing_zyx_mm[1:], config.inplane_spacing_mm)
+    image = resample_inplane(normalize_intensity(stack.image), shape_yx, "area")
+    label = None
+    if stack.label is not None:
+        label = (resample_inplane(stack.label.astype(np.float32), shape_yx, "area") >= 0.5).astype(np.uint8)
+    return image, label
+
+
+def _crop_origin(n: int, patch: int, centre: int | None, rng: np.random.Generator) -> int:
+    if n <= patch:
+        return 0
+    if centre is None:
+        return int(rng.integers(0, n - patch + 1))
+    jitter = int(rng.integers(-patch // 4, patch // 4 + 1))
+    return int(np.clip(centre - patch // 2 + jitter, 0, n - patch))
+
+
+def sample_batch(
+    volumes: list[PreparedVolume], settings: TrainSettings, config: ModelConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of 2.5D crops; a share of them centred on a random left-atrium voxel."""
+    patch = settings.patch_px
+    images = np.full((settings.batch_size, config.in_channels, patch, patch), 0.0, np.float32)
+    labels = np.zeros((settings.batch_size, 1, patch, patch), np.float32)
+    for b in range(settings.batch_size):
+        vol = volumes[int(rng.integers(len(volumes)))]
+        on_atrium = rng.random() < settings.foreground_fraction and len(vol.foreground_slices) > 0
+        z = int(rng.choice(vol.foreground_slices)) if on_atrium else int(rng.integers(len(vol.image)))
+        centre_y = centre_x = None
+        if on_atrium:
+            ys, xs = np.nonzero(vol.label[z])
+            pick = int(rng.integers(len(ys)))
+            centre_y, centre_x = int(ys[pick]), int(xs[pick])
+        ny, nx = vol.image.shape[1:]
+        y0, x0 = _crop_origin(ny, patch, centre_y, rng), _crop_origin(nx, patch, centre_x, rng)
+        crop_image = context_stack(vol.image, np.array([z]), config.context_slices)[0, :, y0 : y0 + patch, x0 : x0 + patch]
+        crop_label = vol.label[z, y0 : y0 + patch, x0 : x0 + patch]
+        h, w = crop_label.shape
+        # Volumes smaller than the patch sit in the middle of a background-valued canvas.
+        oy, ox = (patch - h) // 2, (patch - w) // 2
+        images[b, :, :, :] = vol.image.min()
+        images[b, :, oy : oy + h, ox : ox + w] = crop_image
+        labels[b, 0, oy : oy + h, ox : ox + w] = crop_label
+    return images, labels
+
+
+def augment_batch(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Small rotations/scalings and intensity changes; no flips, since left and right atria differ."""
+    n = images.shape[0]
+    device = images.device
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator, device="cpu").to(device)
+
+    angle = uniform(-math.pi / 12, math.pi / 12)
+    scale = uniform(0.85, 1.15)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, torch.zeros_like(cos)], 1), torch.stack([sin, cos, torch.zeros_like(cos)], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    background = images.amin(dim=(1, 2, 3), keepdim=True)
+    images = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + background
+    labels = (F.grid_sample(labels, grid, mode="bilinear", padding_mode="zeros", align_corners=False) >= 0.5).float()
+    gain = uniform(0.85, 1.15).view(n, 1, 1, 1)
+    shift = uniform(-0.15, 0.15).view(n, 1, 1, 1)
+    noise = 0.05 * torch.randn(images.shape, generator=generator, device="cpu").to(device)
+    return images * gain + shift + noise, labels
+
+
+def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE for per-pixel calibration plus batch soft Dice, which copes with the small atrium fraction."""
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    prob = torch.sigmoid(logits)
+    intersection = (prob * target).sum()
+    soft_dice = (2 * intersection + 1.0) / (prob.sum() + target.sum() + 1.0)
+    return bce + (1.0 - soft_dice)
+
+
+@torch.no_grad()
+def predict_probability(net: torch.nn.Module, image: np.ndarray, config: ModelConfig, device: torch.device, batch_size: int = 32) -> np.ndarray:
+    """Probabilities for every slice of a prepared (z, y, x) volume, at the model's grid."""
+    net.eval()
+    padded, crop = pad_to_multiple(image, config.size_multiple, float(image.min()))
+    out = np.empty((len(image), *image.shape[1:]), np.float32)
+    for start in range(0, len(image), batch_size):
+        index = np.arange(start, min(start + batch_size, len(image)))
+        batch = torch.from_numpy(context_stack(padded, index, config.context_slices)).to(device)
+        prob = torch.sigmoid(net(batch)).float().cpu().numpy()[:, 0]
+        out[index] = prob[:, crop[0], crop[1]]
+    return out
+
+
+def dice_score(pred: np.ndarray, truth: np.ndarray) -> float:
+    total = int(pred.sum()) + int(truth.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.logical_and(pred, truth).sum()) / total
+
+
+def library_versions() -> dict[str, str]:
+    import SimpleITK
+
+    return {
+        "laseg": laseg.__version__,
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
+        "SimpleITK": SimpleITK.Version_VersionString(),
+        "opencv": cv2.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _progress_line(epoch: int, settings: TrainSettings, loss: float, val_dice: float, elapsed: float) -> str:
+    done = epoch / settings.max_epochs
+    budget_done = elapsed / (60 * settings.budget_minutes)
+    frac = min(1.0, max(done, budget_done))
+    bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+    return f"[{bar}] {100 * frac:5.1f}% epoch {epoch:3d} loss {loss:.4f} val_dice {val_dice:.4f} {elapsed:6.1f}s"
+
+
+def train_model(
+    train_stacks: list[SliceStack],
+    config: ModelConfig,
+    settings: TrainSettings,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> tuple[dict, list[dict]]:
+    """Train on the given patients; returns (checkpoint dict, per-epoch history).
+
+    The last `validation_patients` (in sorted order) are held out to choose the best epoch; with
+    too few patients the training loss picks instead. The learning rate follows a cosine over
+    whichever limit, epochs or minutes, is nearer, so a short budget still ends annealed.
+    """
+    rng = np.random.default_rng(settings.seed)
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    if settings.threads > 0:
+        torch.set_num_threads(settings.threads)
+    device = select_device(settings.device)
+
+    prepared = []
+    for stack in sorted(train_stacks, key=lambda s: s.patient):
+        image, label = prepare_volume(stack, config)
+        if label is None:
+            raise ValueError(f"patient {stack.patient}: training needs a label")
+        prepared.append(PreparedVolume(stack.patient, image, label))
+    n_val = settings.validation_patients if len(prepared) > settings.validation_patients else 0
+    train_volumes, val_volumes = (prepared[:-n_val], prepared[-n_val:]) if n_val else (prepared, [])
+    log(f"device {device}; training on {[v.patient for v in train_volumes]}, validating on {[v.patient for v in val_volumes]}")
+
+    net = UNet2D(config).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    use_amp = device.type == "cuda"  # bf16 on CPUs without AMX is ~10x slower than fp32 (measured)
+    history: list[dict] = []
+    best_score, best_state, best_epoch = -math.inf, None, 0
+    start = time.perf_counter()
+    for epoch in range(1, settings.max_epochs + 1):
+        net.train()
+        losses = []
+        for _ in range(settings.iterations_per_epoch):
+            progress = max((epoch - 1) / settings.max_epochs, (time.perf_counter() - start) / (60 * settings.budget_minutes))
+            for group in optimizer.param_groups:
+                group["lr"] = settings.learning_rate * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+            images_np, labels_np = sample_batch(train_volumes, settings, config, rng)
+            images, labels = torch.from_numpy(images_np).to(device), torch.from_numpy(labels_np).to(device)
+            if settings.augment:
+                images, labels = augment_batch(images, labels, generator)
+            images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = net(images)
+            loss = bce_dice_loss(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        train_loss = float(np.mean(losses))
+        val_dice = float("nan")
+        if val_volumes:
+            val_dice = float(np.mean([dice_score(predict_probability(net, v.image, config, device) >= 0.5, v.label) for v in val_volumes]))
+        elapsed = time.perf_counter() - start
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_dice": val_dice, "seconds": elapsed, "lr": optimizer.param_groups[0]["lr"]})
+        log(_progress_line(epoch, settings, train_loss, val_dice, elapsed))
+        score = val_dice if val_volumes else -train_loss
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        if elapsed >= 60 * settings.budget_minutes:
+            log(f"wall-clock budget of {settings.budget_minutes} min reached after epoch {epoch}")
+            break
+    log(f"best epoch {best_epoch} ({'val_dice' if val_volumes else '-train_loss'} {best_score:.4f})")
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "state_dict": best_state,
+        "model_config": config.to_dict(),
+        "train_settings": asdict(settings),
+        "train_patients": [v.patient for v in train_volumes],
+        "validation_patients": [v.patient for v in val_volumes],
+        "best_epoch": best_epoch,
+        "device": str(device),
+        "versions": library_versions(),
+    }
+    return checkpoint, history
+
+
+def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+
+
+def write_history(history: list[dict], csv_path: str | Path, png_path: str | Path) -> None:
+    """Per-epoch CSV and a two-panel training curve (loss, validation Dice) as PNG."""
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["epoch", "train_loss", "val_dice", "seconds", "lr"])
+    writer.writeheader()
+    writer.writerows(history)
+    with atomic_path(csv_path) as tmp:
+        tmp.write_text(buffer.getvalue())
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_dice) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], color="tab:blue")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (BCE + Dice)", title="Training loss")
+    ax_dice.plot(epochs, [h["val_dice"] for h in history], color="tab:green", marker="o", markersize=3)
+    ax_dice.set(xlabel="epoch", ylabel="validation Dice", title="Validation Dice", ylim=(0, 1))
+    for ax in (ax_loss, ax_dice):
+        ax.grid(alpha=0.3)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)

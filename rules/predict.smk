@@ -1,0 +1,33 @@
+# Per-patient inference onto the source grid, then the switchable post-processing.
+
+
+rule predict:
+    input:
+        slices="results/slices/{patient}.npz",
+        sidecar="results/slices/{patient}.json",
+        checkpoint=checkpoint_path(),
+    output:
+        probability="results/predict/{patient}_probability.nii.gz",
+        mask="results/predict/{patient}_raw_mask.nii.gz",
+    params:
+        device=config["predict"]["device"],
+    threads: 1
+    log:
+        "logs/predict/{patient}.log",
+    benchmark:
+        "benchmarks/predict/{patient}.tsv"
+    script:
+        "../scripts/predict.py"
+
+
+rule postprocess:
+    input:
+        probability="results/predict/{patient}_probability.nii.gz",
+    output:
+        mask="results/masks/{patient}.nii.gz",
+    params:
+        postprocess=config["postprocess"],
+    log:
+        "logs/postprocess/{patient}.log",
+    script:
+        "../scripts/postprocess.py"
