@@ -60,6 +60,9 @@ def _from_dataset_json(root: Path) -> list[Case]:
 def _from_folders(root: Path) -> list[Case]:
     images_tr = _nifti_files(root / "imagesTr")
     labels = {patient_id_of(p): p for p in _nifti_files(root / "labelsTr")}
+    for image in images_tr:
+        if patient_id_of(image) not in labels:
+            raise InputError(f"{image}: no label for this imagesTr case in {root / 'labelsTr'}")
     cases = [Case(patient_id_of(p), p, labels.get(patient_id_of(p))) for p in images_tr]
     cases += [Case(patient_id_of(p), p, None) for p in _nifti_files(root / "imagesTs")]
     if not (root / "imagesTr").is_dir() and not (root / "imagesTs").is_dir():
@@ -86,8 +89,6 @@ def discover_cases(root: str | Path) -> list[Case]:
         seen.add(case.patient)
         if not case.image.is_file():
             raise InputError(f"{case.image}: image file not found")
-        if case.label is None and case.image.parent.name == "imagesTr":
-            raise InputError(f"{case.image}: no label for this imagesTr case in {root / 'labelsTr'}")
         if case.label is not None and not case.label.is_file():
             raise InputError(f"{case.label}: label file not found for {case.image.name}")
     return sorted(cases, key=lambda c: c.patient)

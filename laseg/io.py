@@ -8,6 +8,7 @@ first read to the last write.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import tempfile
@@ -136,6 +137,35 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
             f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel, size {image.GetSize()}"
         )
     return image
+
+
+_NIFTI1_FLOAT_TYPES = {16: "f4", 64: "f8"}
+
+
+def count_nonfinite_voxels(path: str | os.PathLike) -> int:
+    """NaN/Inf voxels stored in a NIfTI-1 file.
+
+    ITK's NIfTI reader silently turns NaN and Inf into 0, so they can only be seen in the raw data.
+    Integer files cannot hold them; NIfTI-2 and other formats are not inspected (0 is returned).
+    """
+    p = Path(path)
+    opener = gzip.open if p.name.endswith(".gz") else open
+    with opener(p, "rb") as handle:
+        header = handle.read(348)
+        if len(header) < 348:
+            return 0
+        for endian in ("<", ">"):
+            if np.frombuffer(header[0:4], f"{endian}i4")[0] == 348:
+                break
+        else:
+            return 0
+        datatype = int(np.frombuffer(header[70:72], f"{endian}i2")[0])
+        if datatype not in _NIFTI1_FLOAT_TYPES:
+            return 0
+        vox_offset = int(np.frombuffer(header[108:112], f"{endian}f4")[0])
+        handle.read(max(0, vox_offset - 348))
+        data = np.frombuffer(handle.read(), f"{endian}{_NIFTI1_FLOAT_TYPES[datatype]}")
+    return int((~np.isfinite(data)).sum())
 
 
 def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:

@@ -14,6 +14,7 @@ from laseg.io import (
     InputError,
     atomic_path,
     canonical_spacing_zyx_mm,
+    count_nonfinite_voxels,
     read_volume,
     to_canonical,
 )
@@ -37,9 +38,9 @@ def load_checked_case(patient: str, image_path: str | Path, label_path: str | Pa
         raise InputError(f"{image_path}: volume size {geometry.size} has a dimension below 2 voxels")
     if not np.issubdtype(image.dtype, np.number):
         raise InputError(f"{image_path}: non-numeric voxel type {image.dtype}")
-    finite = np.isfinite(image)
-    if not finite.all():
-        raise InputError(f"{image_path}: {int((~finite).sum())} voxels are NaN or Inf")
+    nonfinite = count_nonfinite_voxels(image_path) + int((~np.isfinite(image)).sum())
+    if nonfinite:
+        raise InputError(f"{image_path}: {nonfinite} voxels are NaN or Inf")
     if float(image.max()) == float(image.min()):
         raise InputError(f"{image_path}: constant image (every voxel is {float(image.max())})")
     label = None

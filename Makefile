@@ -1,0 +1,45 @@
+# Two entry points for a newcomer: `make run` (the whole workflow on the synthetic default) and
+# `make test`. Both create .venv and install everything on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: run test dry-run clean system-deps
+
+$(BIN)/snakemake: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch is pinned in pyproject.toml to the CPU build (2.13.0); see README for GPU machines.
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# open3d needs Debian's libusb-1.0-0 at import time; install it when we can (root), else say so.
+system-deps:
+	@if ! /sbin/ldconfig -p | grep -q 'libusb-1.0.so.0'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libusb-1.0-0 (needed by open3d)"; \
+	    apt-get install -y -q libusb-1.0-0 >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null); \
+	  else \
+	    echo "error: open3d needs libusb-1.0: run 'sudo apt-get install libusb-1.0-0'" >&2; exit 1; \
+	  fi; \
+	fi
+
+run: $(BIN)/snakemake system-deps
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES)
+	@echo
+	@echo "Results are in $(CURDIR)/results:"
+	@echo "  metrics  results/metrics/per_patient.csv, results/metrics/summary.csv"
+	@echo "  masks    results/masks/<patient>.nii.gz   model  results/model/model.pt"
+	@echo "  visuals  results/videos/*.mp4, results/overlays/*.png, results/pointclouds/*.ply"
+	@$(BIN)/python -c "import pandas as pd; s = pd.read_csv('results/metrics/summary.csv', index_col=0); print(s.loc[['dice', 'hd95_mm', 'volume_pred_ml', 'volume_true_ml'], ['mean', 'sd', 'n']].round(3).to_string())"
+
+test: $(BIN)/snakemake system-deps
+	$(BIN)/python -m pytest -q -ra
+
+dry-run: $(BIN)/snakemake
+	$(BIN)/snakemake -n --profile profiles/local
+
+clean:
+	rm -rf results logs benchmarks resources/synthetic

@@ -1,0 +1,49 @@
+"""Shared helpers: run the real Snakemake workflow in a temporary directory and read what it did."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+REAL_DATA = (REPO / ".." / "shared" / "data" / "msd_task02_heart").resolve()
+
+
+def run_snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the repo's Snakefile with `workdir` as working directory and `config` as an extra configfile."""
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+    if config is not None:
+        config_path = workdir / "test_config.yaml"
+        config_path.write_text(yaml.safe_dump(config))
+        command += ["--configfile", str(config_path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run([*command, *args], cwd=workdir, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def scheduled_jobs(workdir: Path, config: dict | None = None) -> dict[str, int]:
+    """Rule -> number of jobs a dry run would execute now (empty when nothing is to be done)."""
+    result = run_snakemake(workdir, "-n", config=config)
+    output = result.stdout + result.stderr
+    counts: dict[str, int] = {}
+    table = output.split("Job stats:", 1)
+    if len(table) == 2:
+        for line in table[1].splitlines():
+            match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if match and match.group(1) != "total":
+                counts[match.group(1)] = int(match.group(2))
+    elif "Nothing to be done" not in output:
+        raise AssertionError(f"could not read the dry run:\n{output[-3000:]}")
+    return counts
+
+
+requires_real_data = pytest.mark.skipif(not (REAL_DATA / "dataset.json").is_file(), reason=f"{REAL_DATA} not present")

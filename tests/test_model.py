@@ -1,0 +1,80 @@
+"""The network, its preprocessing, and inference back onto the source grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from laseg.io import Geometry, InputError
+from laseg.model import ModelConfig, UNet2D, context_stack, normalize_intensity, pad_to_multiple, resample_inplane
+from laseg.predict import load_model, predict_stack
+from laseg.slices import SliceStack
+from laseg.train import CHECKPOINT_FORMAT, TrainSettings, bce_dice_loss, save_checkpoint, train_model
+
+
+def test_unet_keeps_the_slice_size():
+    config = ModelConfig(base_channels=4, depth=3)
+    out = UNet2D(config)(torch.zeros(2, config.in_channels, 48, 40))
+    assert out.shape == (2, 1, 48, 40)
+
+
+def test_context_stack_clamps_at_the_ends():
+    volume = np.arange(5)[:, None, None] * np.ones((5, 2, 2))
+    stack = context_stack(volume, np.array([0, 4]), 2)
+    assert stack[0, :, 0, 0].tolist() == [0, 0, 0, 1, 2] and stack[1, :, 0, 0].tolist() == [2, 3, 4, 4, 4]
+
+
+def test_pad_and_crop_round_trip():
+    volume = np.random.default_rng(0).random((3, 37, 50)).astype(np.float32)
+    padded, crop = pad_to_multiple(volume, 16, 0.0)
+    assert padded.shape[1] % 16 == 0 and padded.shape[2] % 16 == 0
+    assert np.array_equal(padded[:, crop[0], crop[1]], volume)
+
+
+def test_resample_keeps_the_mean_and_normalize_gives_unit_scale():
+    volume = np.random.default_rng(0).random((3, 64, 50)).astype(np.float32)
+    assert resample_inplane(volume, (32, 25), "area").mean() == pytest.approx(volume.mean(), rel=1e-4)
+    normalized = normalize_intensity(volume * 1000 + 7)
+    assert abs(normalized.mean()) < 1e-4 and normalized.std() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_perfect_prediction_has_lower_loss_than_a_wrong_one():
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:6, 2:6] = 1
+    assert bce_dice_loss((target * 2 - 1) * 10, target) < bce_dice_loss((1 - 2 * target) * 10, target)
+
+
+def tiny_stack(direction=(0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)) -> SliceStack:
+    rng = np.random.default_rng(0)
+    image = rng.normal(0, 1, (6, 40, 32)).astype(np.float32)
+    label = np.zeros((6, 40, 32), np.uint8)
+    label[2:5, 10:20, 8:16] = 1
+    image[label == 1] += 3
+    geometry = Geometry((40, 32, 6), (2.0, 2.5, 3.0), (1.0, 2.0, 3.0), direction)
+    return SliceStack("tiny", image, label, geometry, (3.0, 2.5, 2.0))
+
+
+def test_training_and_inference_return_a_probability_on_the_source_grid(tmp_path):
+    config = ModelConfig(base_channels=4, depth=2, context_slices=1, inplane_spacing_mm=2.5)
+    settings = TrainSettings(max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_px=16, validation_patients=0)
+    checkpoint, history = train_model([tiny_stack()], config, settings, log=lambda line: None)
+    assert [h["epoch"] for h in history] == [1, 2]
+    save_checkpoint(checkpoint, tmp_path / "model.pt")
+    net, loaded_config, meta = load_model(tmp_path / "model.pt", "cpu")
+    assert loaded_config == config and meta["versions"]["torch"] == torch.__version__
+    stack = tiny_stack()
+    probability = predict_stack(net, loaded_config, stack)
+    assert probability.shape == tuple(reversed(stack.source_geometry.size))
+    assert probability.min() >= 0 and probability.max() <= 1
+
+
+def test_checkpoint_missing_or_of_another_format_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="checkpoint not found"):
+        load_model(tmp_path / "none.pt")
+    torch.save({"format": CHECKPOINT_FORMAT + 1}, tmp_path / "future.pt")
+    with pytest.raises(InputError, match="format"):
+        load_model(tmp_path / "future.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(InputError, match="not a readable laseg checkpoint"):
+        load_model(tmp_path / "junk.pt")
