@@ -181,4 +181,4 @@ def aggregate_case_metrics(case_json_paths: list[str], test_patients: set[str]) 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
-        table.to_csv(tmp, index=index, float_format="%.6g")
+        table.to_csv(tmp, index=index, float_format="%.10g")
