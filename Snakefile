@@ -13,6 +13,7 @@ include: "rules/train.smk"
 include: "rules/predict.smk"
 include: "rules/evaluate.smk"
 include: "rules/visualize.smk"
+include: "rules/crossval.smk"
 
 
 rule all:

@@ -182,3 +182,28 @@ def aggregate_case_metrics(case_json_paths: list[str], test_patients: set[str]) 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=index, float_format="%.10g")
+
+
+def cross_validation_tables(case_json_paths: list[str], history_paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-case table with its fold, and per-fold means plus training minutes; the last row is the mean.
+
+    The fold is read from the path (`.../fold_<k>/...`), so the table needs nothing beyond its inputs.
+    """
+    rows = []
+    for path in case_json_paths:
+        fold = int(Path(path).parent.parent.name.removeprefix("fold_"))
+        rows.append({"fold": fold, **json.loads(Path(path).read_text())})
+    per_case = pd.DataFrame(rows).sort_values(["fold", "patient"]).reset_index(drop=True)
+    minutes = {
+        int(Path(p).parent.name.removeprefix("fold_")): float(pd.read_csv(p)["seconds"].iloc[-1]) / 60.0 for p in history_paths
+    }
+    per_fold = per_case.groupby("fold").agg(
+        n_cases=("patient", "count"), dice=("dice", "mean"), hd95_mm=("hd95_mm", "mean"), assd_mm=("assd_mm", "mean")
+    )
+    per_fold["train_minutes"] = [minutes.get(k, math.nan) for k in per_fold.index]
+    per_fold = per_fold.reset_index()
+    mean_row = {"fold": "mean", "n_cases": int(per_fold["n_cases"].sum()), "dice": per_case["dice"].mean(),
+                "hd95_mm": per_case["hd95_mm"].mean(), "assd_mm": per_case["assd_mm"].mean(),
+                "train_minutes": per_fold["train_minutes"].mean()}
+    per_fold = pd.concat([per_fold.astype({"fold": object}), pd.DataFrame([mean_row])], ignore_index=True)
+    return per_case, per_fold

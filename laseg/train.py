@@ -43,6 +43,9 @@ class TrainSettings:
     patch_px: int = 96  # square training crop at the model's in-plane spacing
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
+    optimizer: str = "adamw"  # adamw | adam (the thesis prototype's)
+    schedule: str = "cosine"  # cosine (to 0 over the nearer limit) | constant
+    loss: str = "bce_dice"  # bce_dice | bce (the thesis prototype's)
     foreground_fraction: float = 0.6  # share of crops centred on the left atrium
     augment: bool = True
     validation_patients: int = 1  # held out of the training patients to pick the best epoch
@@ -213,7 +216,9 @@ def train_model(
     log(f"device {device}; training on {[v.patient for v in train_volumes]}, validating on {[v.patient for v in val_volumes]}")
 
     net = UNet2D(config).to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    optimizer_class = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[settings.optimizer]
+    optimizer = optimizer_class(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    loss_function = {"bce_dice": bce_dice_loss, "bce": F.binary_cross_entropy_with_logits}[settings.loss]
     use_amp = device.type == "cuda"  # bf16 on CPUs without AMX is ~10x slower than fp32 (measured)
     history: list[dict] = []
     best_score, best_state, best_epoch = -math.inf, None, 0
@@ -223,8 +228,9 @@ def train_model(
         losses = []
         for _ in range(settings.iterations_per_epoch):
             progress = max((epoch - 1) / settings.max_epochs, (time.perf_counter() - start) / (60 * settings.budget_minutes))
-            for group in optimizer.param_groups:
-                group["lr"] = settings.learning_rate * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+            if settings.schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = settings.learning_rate * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
             images_np, labels_np = sample_batch(train_volumes, settings, config, rng)
             images, labels = torch.from_numpy(images_np).to(device), torch.from_numpy(labels_np).to(device)
             if settings.augment:
@@ -232,7 +238,7 @@ def train_model(
             images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = net(images)
-            loss = bce_dice_loss(logits.float(), labels)
+            loss = loss_function(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -7,7 +7,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the laseg package sits beside the Snakefile
 
-from laseg.cohort import Case, discover_cases, split_patients
+from laseg.cohort import Case, discover_cases, kfold_splits, split_patients
 from laseg.config import config_problems
 from laseg.io import InputError
 from laseg.synthetic import patient_id as synthetic_patient_id
@@ -43,6 +43,12 @@ try:
 except InputError as err:
     raise WorkflowError(str(err)) from None
 
+# Cross-validation over every labelled patient, nnU-Net's fold rule, when cv.folds > 0.
+try:
+    FOLDS = kfold_splits(LABELLED, config["cv"]["folds"], config["cv"]["seed"]) if config["cv"]["folds"] else []
+except InputError as err:
+    raise WorkflowError(str(err)) from None
+
 # Segmented: held-out labelled patients (scored) and every unlabelled scan (volumes and visuals only).
 PREDICTED = sorted(TEST + UNLABELLED)
 SCORED = sorted(TEST)
@@ -50,6 +56,7 @@ SCORED = sorted(TEST)
 
 wildcard_constraints:
     patient="|".join(sorted(CASES)) or "(?!)",
+    fold=r"\d+",
 
 
 def case_image(wildcards):
@@ -73,6 +80,18 @@ def checkpoint_path():
     return config["predict"]["checkpoint"] or "results/model/model.pt"
 
 
+def fold_training_inputs(wildcards):
+    train = FOLDS[int(wildcards.fold)][0]
+    return {
+        "slices": expand("results/slices/{patient}.npz", patient=train),
+        "sidecars": expand("results/slices/{patient}.json", patient=train),
+    }
+
+
+def cv_case_metrics():
+    return [f"results/cv/fold_{k}/metrics/{p}.json" for k, (_, val) in enumerate(FOLDS) for p in val]
+
+
 def final_outputs():
     outputs = [
         "results/metrics/per_patient.csv",
@@ -83,6 +102,8 @@ def final_outputs():
         *expand("results/pointclouds/{patient}_pred.ply", patient=PREDICTED),
         *expand("results/pointclouds/{patient}_true.ply", patient=SCORED),
     ]
+    if FOLDS:
+        outputs += ["results/cv/per_fold.csv", "results/cv/per_case.csv"]
     if not config["predict"]["checkpoint"]:
         outputs += ["results/model/model.pt", "results/model/training_curve.png"]
     return outputs

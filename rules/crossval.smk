@@ -1,0 +1,60 @@
+# k-fold cross-validation: the same train/predict/postprocess/evaluate steps, once per fold.
+
+
+use rule train as train_fold with:
+    input:
+        unpack(fold_training_inputs),
+    output:
+        checkpoint="results/cv/fold_{fold}/model.pt",
+        history="results/cv/fold_{fold}/history.csv",
+        curve="results/cv/fold_{fold}/training_curve.png",
+    log:
+        "logs/cv/train_fold_{fold}.log",
+    benchmark:
+        "benchmarks/cv/train_fold_{fold}.tsv"
+
+
+use rule predict as predict_fold with:
+    input:
+        slices="results/slices/{patient}.npz",
+        sidecar="results/slices/{patient}.json",
+        checkpoint="results/cv/fold_{fold}/model.pt",
+    output:
+        probability="results/cv/fold_{fold}/predict/{patient}_probability.nii.gz",
+        mask="results/cv/fold_{fold}/predict/{patient}_raw_mask.nii.gz",
+    log:
+        "logs/cv/predict_fold_{fold}/{patient}.log",
+    benchmark:
+        "benchmarks/cv/predict_fold_{fold}/{patient}.tsv"
+
+
+use rule postprocess as postprocess_fold with:
+    input:
+        probability="results/cv/fold_{fold}/predict/{patient}_probability.nii.gz",
+    output:
+        mask="results/cv/fold_{fold}/masks/{patient}.nii.gz",
+    log:
+        "logs/cv/postprocess_fold_{fold}/{patient}.log",
+
+
+use rule evaluate_case as evaluate_fold with:
+    input:
+        mask="results/cv/fold_{fold}/masks/{patient}.nii.gz",
+        label=required_label,
+    output:
+        metrics="results/cv/fold_{fold}/metrics/{patient}.json",
+    log:
+        "logs/cv/evaluate_fold_{fold}/{patient}.log",
+
+
+rule aggregate_cv:
+    input:
+        metrics=cv_case_metrics(),
+        histories=expand("results/cv/fold_{fold}/history.csv", fold=range(len(FOLDS))),
+    output:
+        per_case="results/cv/per_case.csv",
+        per_fold="results/cv/per_fold.csv",
+    log:
+        "logs/cv/aggregate_cv.log",
+    script:
+        "../scripts/aggregate_cv.py"
