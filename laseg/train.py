@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import laseg
-from laseg.io import atomic_path
+from laseg.io import CANONICAL_ORIENTATION, atomic_path
 from laseg.model import (
     ModelConfig,
     UNet2D,
@@ -262,6 +262,12 @@ def train_model(
         "format": CHECKPOINT_FORMAT,
         "state_dict": best_state,
         "model_config": config.to_dict(),
+        "preprocessing": {
+            "orientation": CANONICAL_ORIENTATION,
+            "intensity": "clip to the 0.5..99.5th percentile, then z-score per volume",
+            "inplane_spacing_mm": config.inplane_spacing_mm,
+            "resampling": "area to the model grid, bilinear back",
+        },
         "train_settings": asdict(settings),
         "train_patients": [v.patient for v in train_volumes],
         "validation_patients": [v.patient for v in val_volumes],

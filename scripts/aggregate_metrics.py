@@ -2,13 +2,13 @@
 
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # noqa: F821 - the laseg package beside the workflow
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the laseg package beside the workflow
 
 from laseg.entry import logged_step
 from laseg.metrics import aggregate_case_metrics, write_csv
 
-with logged_step(snakemake.log[0]):  # noqa: F821
-    per_patient, summary = aggregate_case_metrics(snakemake.input, set(snakemake.params.test))  # noqa: F821
-    write_csv(per_patient, snakemake.output.per_patient)  # noqa: F821
-    write_csv(summary, snakemake.output.summary, index=True)  # noqa: F821
+with logged_step(snakemake.log[0]):
+    per_patient, summary = aggregate_case_metrics(snakemake.input, set(snakemake.params.test))
+    write_csv(per_patient, snakemake.output.per_patient)
+    write_csv(summary, snakemake.output.summary, index=True)
     print(summary.to_string(), file=sys.stderr)

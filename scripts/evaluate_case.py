@@ -2,19 +2,19 @@
 
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # noqa: F821 - the laseg package beside the workflow
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the laseg package beside the workflow
 
 from laseg.entry import logged_step
 from laseg.io import InputError, read_volume, write_json
 from laseg.metrics import evaluate_case
 
-with logged_step(snakemake.log[0]):  # noqa: F821
-    mask, geometry = read_volume(snakemake.input.mask)  # noqa: F821
+with logged_step(snakemake.log[0]):
+    mask, geometry = read_volume(snakemake.input.mask)
     truth = None
-    if snakemake.input.label:  # noqa: F821
-        truth, label_geometry = read_volume(snakemake.input.label[0])  # noqa: F821
+    if snakemake.input.label:
+        truth, label_geometry = read_volume(snakemake.input.label[0])
         if not label_geometry.matches(geometry):
-            raise InputError(f"{snakemake.input.label[0]}: label grid differs from the mask {snakemake.input.mask}")  # noqa: F821
-    row = evaluate_case(snakemake.wildcards.patient, mask, truth, geometry.spacing_zyx_mm)  # noqa: F821
-    write_json(snakemake.output.metrics, row)  # noqa: F821
+            raise InputError(f"{snakemake.input.label[0]}: label grid differs from the mask {snakemake.input.mask}")
+    row = evaluate_case(snakemake.wildcards.patient, mask, truth, geometry.spacing_zyx_mm)
+    write_json(snakemake.output.metrics, row)
     print(row, file=sys.stderr)

@@ -2,7 +2,7 @@
 
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # noqa: F821 - the laseg package beside the workflow
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the laseg package beside the workflow
 
 import numpy as np
 import torch
@@ -12,10 +12,10 @@ from laseg.io import write_volume
 from laseg.predict import load_model, predict_stack
 from laseg.slices import load_slices
 
-with logged_step(snakemake.log[0]):  # noqa: F821
-    torch.set_num_threads(snakemake.threads)  # noqa: F821
-    net, model_config, _ = load_model(snakemake.input.checkpoint, snakemake.params.device)  # noqa: F821
-    stack = load_slices(snakemake.input.slices, snakemake.input.sidecar)  # noqa: F821
+with logged_step(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    net, model_config, _ = load_model(snakemake.input.checkpoint, snakemake.params.device)
+    stack = load_slices(snakemake.input.slices, snakemake.input.sidecar)
     probability = predict_stack(net, model_config, stack)
-    write_volume(probability, stack.source_geometry, snakemake.output.probability)  # noqa: F821
-    write_volume((probability >= 0.5).astype(np.uint8), stack.source_geometry, snakemake.output.mask)  # noqa: F821
+    write_volume(probability, stack.source_geometry, snakemake.output.probability)
+    write_volume((probability >= 0.5).astype(np.uint8), stack.source_geometry, snakemake.output.mask)
