@@ -32,7 +32,8 @@ run: $(BIN)/snakemake system-deps
 	@echo "Results are in $(CURDIR)/results:"
 	@echo "  metrics  results/metrics/per_patient.csv, results/metrics/summary.csv"
 	@echo "  masks    results/masks/<patient>.nii.gz   model  results/model/model.pt"
-	@echo "  visuals  results/videos/*.mp4, results/overlays/*.png, results/pointclouds/*.ply"
+	@echo "  visuals  results/videos/*.mp4, results/montages/*.png, results/meshes/*.stl, results/viewers/*.html"
+	@echo "  report   $(CURDIR)/results/report.html   (open it in a browser)"
 	@$(BIN)/python -c "import pandas as pd; s = pd.read_csv('results/metrics/summary.csv', index_col=0); print(s.loc[['dice', 'hd95_mm', 'volume_pred_ml', 'volume_true_ml'], ['mean', 'sd', 'n']].round(3).to_string())"
 
 test: $(BIN)/snakemake system-deps

@@ -1,4 +1,4 @@
-# Left-atrium segmentation of 3D cardiac MRI: NIfTI scans -> U-Net -> masks, metrics, videos, point clouds.
+# Left-atrium segmentation of 3D cardiac MRI: NIfTI scans -> U-Net -> masks, metrics, visuals, 3D models, report.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -13,6 +13,7 @@ include: "rules/train.smk"
 include: "rules/predict.smk"
 include: "rules/evaluate.smk"
 include: "rules/visualize.smk"
+include: "rules/report.smk"
 include: "rules/crossval.smk"
 
 

@@ -44,7 +44,7 @@ def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, core
     metrics = [f"results/cv/fold_{k}/metrics/{p}.json" for k in folds for p in splits[k][1]]
     histories = [f"results/cv/fold_{k}/history.csv" for k in folds]
     command = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), "--quiet", "rules", *metrics, *histories]
+               "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), "--quiet", "rules", "--", *metrics, *histories]
     subprocess.run(command, check=True)
     per_case, per_fold = cross_validation_tables([str(workdir / m) for m in metrics], [str(workdir / h) for h in histories])
     fold_rows = per_fold[per_fold["fold"] != "mean"]

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema
-import pandas as pd
 import yaml
 
 from laseg.io import InputError
 
+if TYPE_CHECKING:  # pandas only where the table is built: the workflow imports this module at start-up
+    import pandas as pd
+
 PATIENTS_COLUMNS = ("patient", "height_cm", "weight_kg", "sex")
 PATIENTS_SCHEMA = Path(__file__).resolve().parents[1] / "config" / "patients.schema.yaml"
+DEFAULT_PATIENTS_TSV = "config/patients.tsv"  # relative to the working directory; optional
 
 # ASE/EACVI 2015 chamber quantification (Lang et al., JASE 2015; 28:1-39), LA volume index by
 # echocardiography, both sexes: normal <= 34, mildly 35-41, moderately 42-48, severely > 48 mL/m^2.
@@ -58,8 +63,10 @@ def check_grade_limits(upper_ml_m2: dict[str, float]) -> None:
     if missing:
         raise InputError(f"config clinical.lavi_upper_limits_ml_m2: missing {', '.join(missing)}")
     limits = [float(upper_ml_m2[g]) for g in GRADES[:-1]]
-    if not all(a < b for a, b in zip(limits, limits[1:])):
-        raise InputError(f"config clinical.lavi_upper_limits_ml_m2: limits must increase normal < mild < moderate, got {limits}")
+    if not all(a < b for a, b in itertools.pairwise(limits)):
+        raise InputError(
+            f"config clinical.lavi_upper_limits_ml_m2: limits must increase normal < mild < moderate, got {limits}"
+        )
 
 
 def lavi_grade(lavi_ml_m2: float, upper_ml_m2: dict[str, float] = ASE_2015_UPPER_ML_M2) -> str:
@@ -77,6 +84,21 @@ def lavi_grade(lavi_ml_m2: float, upper_ml_m2: dict[str, float] = ASE_2015_UPPER
     return GRADES[-1]
 
 
+def patients_tsv_in_use(configured: str | None) -> str | None:
+    """The patients table to read: the configured one (which must exist), or the default one when
+    it is present; None when there is none (then no patient gets a LAVI). Reads it to fail early."""
+    if not configured:
+        return None
+    if not Path(configured).is_file():
+        if configured == DEFAULT_PATIENTS_TSV:
+            return None
+        raise InputError(
+            f"{configured}: patients table not found (config clinical.patients_tsv; null switches LAVI off)"
+        )
+    read_patients_tsv(configured)
+    return configured
+
+
 def read_patients_tsv(path: str | os.PathLike) -> dict[str, Anthropometrics]:
     """Rows of patients.tsv by patient id; any malformed row is a one-line InputError naming file and line."""
     p = Path(path)
@@ -90,12 +112,16 @@ def read_patients_tsv(path: str | os.PathLike) -> dict[str, Anthropometrics]:
         raise InputError(f"{p}: empty, expected a header line {chr(9).join(PATIENTS_COLUMNS)!r}")
     header = [h.strip() for h in numbered[0][1].split("\t")]
     if sorted(header) != sorted(PATIENTS_COLUMNS):
-        raise InputError(f"{p}: line {numbered[0][0]}: header must be the tab-separated columns {', '.join(PATIENTS_COLUMNS)}, got {header}")
+        raise InputError(
+            f"{p}: line {numbered[0][0]}: header must be the tab-separated columns {', '.join(PATIENTS_COLUMNS)}, got {header}"
+        )
     rows: dict[str, Anthropometrics] = {}
     for line_number, line in numbered[1:]:
         fields = [f.strip() for f in line.split("\t")]
         if len(fields) != len(header):
-            raise InputError(f"{p}: line {line_number}: {len(fields)} tab-separated fields, expected {len(header)} ({', '.join(header)})")
+            raise InputError(
+                f"{p}: line {line_number}: {len(fields)} tab-separated fields, expected {len(header)} ({', '.join(header)})"
+            )
         record: dict[str, object] = dict(zip(header, fields))
         for column in ("height_cm", "weight_kg"):
             try:
@@ -111,7 +137,9 @@ def read_patients_tsv(path: str | os.PathLike) -> dict[str, Anthropometrics]:
         patient = str(record["patient"])
         if patient in rows:
             raise InputError(f"{p}: line {line_number}: patient {patient!r} appears twice")
-        rows[patient] = Anthropometrics(patient, float(record["height_cm"]), float(record["weight_kg"]), str(record["sex"]))  # type: ignore[arg-type]
+        rows[patient] = Anthropometrics(
+            patient, float(record["height_cm"]), float(record["weight_kg"]), str(record["sex"])
+        )  # type: ignore[arg-type]
     return rows
 
 
@@ -122,6 +150,8 @@ def volume_index_table(
 
     `volumes` needs the columns patient, volume_pred_ml, volume_true_ml (per_patient.csv).
     """
+    import pandas as pd
+
     check_grade_limits(upper_ml_m2)
     rows = []
     for record in volumes.sort_values("patient").itertuples(index=False):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -44,7 +45,9 @@ def enclosed_volume_mm3(mesh: SurfaceMesh) -> float:
     return float(np.einsum("ij,ij->i", v0, np.cross(v1, v2)).sum() / 6.0)
 
 
-def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int, lam: float = 0.5, mu: float = -0.53) -> np.ndarray:
+def taubin_smooth(
+    vertices: np.ndarray, faces: np.ndarray, iterations: int, lam: float = 0.5, mu: float = -0.53
+) -> np.ndarray:
     """Taubin's lambda|mu smoothing with the uniform Laplacian: removes the voxel staircase without the
     shrinkage plain Laplacian smoothing causes (mu < -lambda re-inflates what each lambda step shrank)."""
     if iterations <= 0 or len(faces) == 0:
@@ -77,8 +80,12 @@ def surface_mesh(mask: np.ndarray, geometry: Geometry, smoothing_iterations: int
     if not foreground.any():
         return SurfaceMesh(np.empty((0, 3)), np.empty((0, 3), dtype=np.int64))
     # Marching cubes over the bounding box only: the scan is mostly background and cost is per voxel.
-    start = np.array([np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != axis)))[0] for axis in range(3)])
-    stop = np.array([np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != axis)))[-1] + 1 for axis in range(3)])
+    start = np.array(
+        [np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != axis)))[0] for axis in range(3)]
+    )
+    stop = np.array(
+        [np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != axis)))[-1] + 1 for axis in range(3)]
+    )
     crop = foreground[tuple(slice(a, b) for a, b in zip(start, stop))]
     padded = np.pad(crop, 1).astype(np.float32)
     vertices_index, faces, _, _ = measure.marching_cubes(padded, level=0.5, allow_degenerate=False)
@@ -86,6 +93,9 @@ def surface_mesh(mask: np.ndarray, geometry: Geometry, smoothing_iterations: int
     # Smoothing in index space keeps its strength in voxels whatever the spacing; the world
     # transform is affine, so smoothing before or after it differs only by that anisotropy.
     vertices_index = taubin_smooth(vertices_index, faces, smoothing_iterations)
+    # A mask touching the scan's edge closes there, on the outer face of its voxels; smoothing may push
+    # those vertices a fraction of a voxel further out, beyond the scan. Keep them on it.
+    vertices_index = np.clip(vertices_index, -0.5, np.array(mask.shape) - 0.5)
     vertices_mm = index_to_world_mm(vertices_index, geometry)
     mesh = SurfaceMesh(vertices_mm, faces.astype(np.int64))
     # Reversing (z, y, x) to (x, y, z) and a direction with determinant -1 each mirror the surface,
@@ -132,11 +142,10 @@ def write_mesh_ply(mesh: SurfaceMesh, rgb: tuple[float, float, float], path: str
     faces = np.zeros(mesh.n_triangles, dtype=[("n", "u1"), ("abc", "<i4", 3)])
     faces["n"] = 3
     faces["abc"] = mesh.faces
-    with atomic_path(path, suffix=".ply") as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(header.encode("ascii"))
-            handle.write(vertices.tobytes())
-            handle.write(faces.tobytes())
+    with atomic_path(path, suffix=".ply") as tmp, open(tmp, "wb") as handle:
+        handle.write(header.encode("ascii"))
+        handle.write(vertices.tobytes())
+        handle.write(faces.tobytes())
 
 
 def write_mesh_stl(mesh: SurfaceMesh, path: str | os.PathLike) -> None:
@@ -146,21 +155,22 @@ def write_mesh_stl(mesh: SurfaceMesh, path: str | os.PathLike) -> None:
     if mesh.n_triangles:
         facets["normal"] = face_normals(mesh)
         facets["corners"] = mesh.vertices_mm[mesh.faces]
-    with atomic_path(path, suffix=".stl") as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(header)
-            handle.write(np.uint32(mesh.n_triangles).tobytes())
-            handle.write(facets.tobytes())
+    with atomic_path(path, suffix=".stl") as tmp, open(tmp, "wb") as handle:
+        handle.write(header)
+        handle.write(np.uint32(mesh.n_triangles).tobytes())
+        handle.write(facets.tobytes())
 
 
 def read_mesh_ply(path: str | os.PathLike) -> SurfaceMesh:
     """Read back a PLY written by `write_mesh_ply` (the viewer's input)."""
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     end = data.index(b"end_header\n") + len(b"end_header\n")
     lines = data[:end].decode("ascii").splitlines()
     n_vertices = int(next(line.split()[2] for line in lines if line.startswith("element vertex")))
     n_faces = int(next(line.split()[2] for line in lines if line.startswith("element face")))
     vertex_dtype = np.dtype([("xyz", "<f4", 3), ("rgb", "u1", 3)])
     vertices = np.frombuffer(data, dtype=vertex_dtype, count=n_vertices, offset=end)
-    faces = np.frombuffer(data, dtype=[("n", "u1"), ("abc", "<i4", 3)], count=n_faces, offset=end + n_vertices * vertex_dtype.itemsize)
+    faces = np.frombuffer(
+        data, dtype=[("n", "u1"), ("abc", "<i4", 3)], count=n_faces, offset=end + n_vertices * vertex_dtype.itemsize
+    )
     return SurfaceMesh(vertices["xyz"].astype(np.float64), faces["abc"].astype(np.int64))

@@ -178,10 +178,8 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _progress_line(epoch: int, settings: TrainSettings, loss: float, val_dice: float, elapsed: float) -> str:
-    done = epoch / settings.max_epochs
-    budget_done = elapsed / (60 * settings.budget_minutes)
-    frac = min(1.0, max(done, budget_done))
+def _progress_line(epoch: int, planned_epochs: int, loss: float, val_dice: float, elapsed: float) -> str:
+    frac = min(1.0, epoch / planned_epochs)
     bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
     return f"[{bar}] {100 * frac:5.1f}% epoch {epoch:3d} loss {loss:.4f} val_dice {val_dice:.4f} {elapsed:6.1f}s"
 
@@ -195,8 +193,10 @@ def train_model(
     """Train on the given patients; returns (checkpoint dict, per-epoch history).
 
     The last `validation_patients` (in sorted order) are held out to choose the best epoch; with
-    too few patients the training loss picks instead. The learning rate follows a cosine over
-    whichever limit, epochs or minutes, is nearer, so a short budget still ends annealed.
+    too few patients the training loss picks instead. The learning rate follows a cosine over the
+    planned epochs: max_epochs, or, when the first epoch shows the wall-clock budget is nearer, as
+    many epochs as fit in it, so a short budget still ends annealed. The schedule depends on the
+    clock only through that one integer, so runs whose epoch limit binds are bit-for-bit repeatable.
     """
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
@@ -222,12 +222,13 @@ def train_model(
     use_amp = device.type == "cuda"  # bf16 on CPUs without AMX is ~10x slower than fp32 (measured)
     history: list[dict] = []
     best_score, best_state, best_epoch = -math.inf, None, 0
+    planned_epochs = settings.max_epochs
     start = time.perf_counter()
     for epoch in range(1, settings.max_epochs + 1):
         net.train()
         losses = []
-        for _ in range(settings.iterations_per_epoch):
-            progress = max((epoch - 1) / settings.max_epochs, (time.perf_counter() - start) / (60 * settings.budget_minutes))
+        for iteration in range(settings.iterations_per_epoch):
+            progress = (epoch - 1 + iteration / settings.iterations_per_epoch) / planned_epochs
             if settings.schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = settings.learning_rate * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
@@ -249,7 +250,12 @@ def train_model(
             val_dice = float(np.mean([dice_score(predict_probability(net, v.image, config, device) >= 0.5, v.label) for v in val_volumes]))
         elapsed = time.perf_counter() - start
         history.append({"epoch": epoch, "train_loss": train_loss, "val_dice": val_dice, "seconds": elapsed, "lr": optimizer.param_groups[0]["lr"]})
-        log(_progress_line(epoch, settings, train_loss, val_dice, elapsed))
+        if epoch == 1:
+            fitting = max(1, int(60 * settings.budget_minutes / elapsed))
+            if fitting < planned_epochs:
+                planned_epochs = fitting
+                log(f"the {settings.budget_minutes} min budget fits about {planned_epochs} epochs: learning-rate schedule set to that")
+        log(_progress_line(epoch, planned_epochs, train_loss, val_dice, elapsed))
         score = val_dice if val_volumes else -train_loss
         if score > best_score:
             best_score, best_epoch = score, epoch

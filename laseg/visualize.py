@@ -61,10 +61,39 @@ def draw_contours(frame: np.ndarray, mask_slice: np.ndarray, rgb: tuple[int, int
     cv2.drawContours(frame, contours, -1, rgb, thickness, lineType=cv2.LINE_8)
 
 
-def draw_legend(frame: np.ndarray, slice_index: int, n_slices: int, with_truth: bool) -> None:
+def per_slice_dice(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """2D Dice of each slice along axis 0; NaN where neither mask has a voxel (nothing to score)."""
+    p, t = np.asarray(pred) != 0, np.asarray(truth) != 0
+    if p.shape != t.shape:
+        raise ValueError(f"prediction shape {p.shape} differs from reference shape {t.shape}")
+    overlap = (p & t).reshape(len(p), -1).sum(axis=1)
+    total = p.reshape(len(p), -1).sum(axis=1) + t.reshape(len(t), -1).sum(axis=1)
+    return np.where(total > 0, 2.0 * overlap / np.maximum(total, 1), np.nan)
+
+
+def slice_caption(slice_index: int, n_slices: int, dice: float | None) -> str:
+    """`slice 12/64`, with `  Dice 0.913` (or `  no LA`) when a reference is known (dice not None)."""
+    caption = f"slice {slice_index + 1}/{n_slices}"
+    if dice is not None:
+        caption += "  no LA" if np.isnan(dice) else f"  Dice {dice:.3f}"
+    return caption
+
+
+def draw_legend(
+    frame: np.ndarray,
+    slice_index: int,
+    n_slices: int,
+    with_truth: bool,
+    patient: str | None = None,
+    dice: float | None = None,
+) -> None:
     scale = max(0.35, frame.shape[0] / 1000.0)
     line_px = int(22 * scale / 0.5)
-    labels = [(f"slice {slice_index + 1}/{n_slices}", TEXT_RGB), ("prediction", PREDICTION_RGB)]
+    labels = [(patient, TEXT_RGB)] if patient else []
+    labels += [
+        (slice_caption(slice_index, n_slices, dice if with_truth else None), TEXT_RGB),
+        ("prediction", PREDICTION_RGB),
+    ]
     if with_truth:
         labels.append(("reference", TRUTH_RGB))
     for row, (text, rgb) in enumerate(labels):
@@ -80,9 +109,11 @@ def overlay_frames(
     geometry: Geometry,
     *,
     max_size_px: int = 512,
+    patient: str | None = None,
 ) -> list[np.ndarray]:
     """One RGB uint8 frame per canonical axial slice: the scan in grey, the reference contour red,
-    the prediction contour green (drawn last, so it is the one visible where they coincide)."""
+    the prediction contour green (drawn last, so it is the one visible where they coincide), and a
+    caption: the patient (when given), the slice, and with a reference that slice's Dice."""
     expected = tuple(reversed(geometry.size))
     for name, array in (("image", image), ("prediction", pred), ("reference", truth)):
         if array is not None and array.shape != expected:
@@ -96,13 +127,15 @@ def overlay_frames(
 
     frames = []
     n_slices = grey.shape[0]
+    dice_per_slice = per_slice_dice(pred_canonical, truth_canonical) if truth_canonical is not None else None
     for k in range(n_slices):
         scan = cv2.resize(grey[k], (width, height), interpolation=cv2.INTER_LINEAR)
         frame = np.ascontiguousarray(np.repeat(scan[:, :, None], 3, axis=2))
         if truth_canonical is not None:
             draw_contours(frame, truth_canonical[k], TRUTH_RGB, thickness)
         draw_contours(frame, pred_canonical[k], PREDICTION_RGB, thickness)
-        draw_legend(frame, k, n_slices, truth_canonical is not None)
+        slice_dice = None if dice_per_slice is None else float(dice_per_slice[k])
+        draw_legend(frame, k, n_slices, truth_canonical is not None, patient, slice_dice)
         frames.append(frame)
     return frames
 

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the laseg package sits beside the Snakefile
 
+from laseg.clinical import check_grade_limits, patients_tsv_in_use
 from laseg.cohort import Case, discover_cases, kfold_splits, split_patients
 from laseg.config import config_problems
 from laseg.io import InputError
@@ -37,11 +38,35 @@ try:
     CASES = {case.patient: case for case in _cohort()}
     LABELLED = sorted(p for p, case in CASES.items() if case.label is not None)
     UNLABELLED = sorted(p for p, case in CASES.items() if case.label is None)
-    TRAIN, TEST = split_patients(
-        LABELLED, config["split"]["test"], config["split"]["test_fraction"], config["split"]["seed"]
-    )
+    if config["predict"]["checkpoint"]:
+        # A given model: nothing trains here, so every labelled scan is scored (or those in split.test).
+        TRAIN, TEST = [], sorted(config["split"]["test"] or LABELLED)
+        unknown = sorted(set(TEST) - set(LABELLED))
+        if unknown:
+            raise InputError(f"config split.test: {', '.join(unknown)} not among the labelled patients")
+    else:
+        TRAIN, TEST = split_patients(
+            LABELLED, config["split"]["test"], config["split"]["test_fraction"], config["split"]["seed"]
+        )
+    # Heights and weights for the LA volume index, read now so that a bad row stops the run early.
+    PATIENTS_TSV = patients_tsv_in_use(config["clinical"]["patients_tsv"])
+    check_grade_limits(config["clinical"]["lavi_upper_limits_ml_m2"])
 except InputError as err:
     raise WorkflowError(str(err)) from None
+
+# Inference with a given checkpoint: a missing or incompatible one stops the run here, before any job.
+if config["predict"]["checkpoint"]:
+    if Path(config["predict"]["checkpoint"]).resolve() == Path("results/model/model.pt").resolve():
+        raise WorkflowError(
+            "config predict.checkpoint: results/model/model.pt is where the train rule writes its model; "
+            "copy the checkpoint elsewhere (e.g. models/la_unet.pt) and point predict.checkpoint there"
+        )
+    from laseg.predict import load_model  # imports torch: only in this mode
+
+    try:
+        load_model(config["predict"]["checkpoint"], "cpu")
+    except InputError as err:
+        raise WorkflowError(f"config predict.checkpoint: {err}") from None
 
 # Cross-validation over every labelled patient, nnU-Net's fold rule, when cv.folds > 0.
 try:
@@ -102,8 +127,61 @@ def final_outputs():
         *expand("results/pointclouds/{patient}_pred.ply", patient=PREDICTED),
         *expand("results/pointclouds/{patient}_true.ply", patient=SCORED),
     ]
+    outputs += clinical_and_report_outputs()
     if FOLDS:
         outputs += ["results/cv/per_fold.csv", "results/cv/per_case.csv"]
     if not config["predict"]["checkpoint"]:
         outputs += ["results/model/model.pt", "results/model/training_curve.png"]
+    return outputs
+
+
+def reference_mesh(wildcards):
+    return [f"results/meshes/{wildcards.patient}_true.ply"] if CASES[wildcards.patient].label is not None else []
+
+
+def patient_pictures() -> dict[str, list[str]]:
+    """Per-patient report pictures, each list empty when switched off (else one file per segmented patient)."""
+    on_mesh, on_montage = config["mesh"]["enabled"], config["visualize"]["montage"]
+    return {
+        "montages": expand("results/montages/{patient}.png", patient=PREDICTED) if on_montage else [],
+        "renders": expand("results/renders/{patient}.png", patient=PREDICTED) if on_mesh else [],
+        "viewers": expand("results/viewers/{patient}.html", patient=PREDICTED) if on_mesh else [],
+        "videos": expand("results/videos/{patient}.mp4", patient=PREDICTED),
+        "keyframes": expand("results/overlays/{patient}.png", patient=PREDICTED),
+    }
+
+
+def cohort_figures() -> dict[str, list[str]]:
+    """Cohort plots: accuracy and volume agreement need labelled test patients, the curve a training."""
+    scored = bool(SCORED)
+    agreement = scored and config["clinical"]["volume_agreement"]
+    return {
+        "training_curve": [] if config["predict"]["checkpoint"] else ["results/model/training_curve.png"],
+        "dice_distribution": ["results/plots/dice_distribution.png"] if scored else [],
+        "bland_altman": ["results/plots/bland_altman.png"] if agreement else [],
+        "volume_scatter": ["results/plots/volume_scatter.png"] if agreement else [],
+        "agreement": ["results/metrics/volume_agreement.json"] if agreement else [],
+    }
+
+
+def report_inputs(wildcards):
+    return {
+        "per_patient": "results/metrics/per_patient.csv",
+        "volumes": "results/clinical/la_volume_index.csv",
+        "checkpoint": checkpoint_path(),
+        "cv_per_fold": ["results/cv/per_fold.csv"] if FOLDS else [],
+        **cohort_figures(),
+        **patient_pictures(),
+    }
+
+
+def clinical_and_report_outputs() -> list[str]:
+    outputs = ["results/clinical/la_volume_index.csv"]
+    outputs += [path for paths in cohort_figures().values() for path in paths]
+    outputs += [path for paths in patient_pictures().values() for path in paths]
+    if config["mesh"]["enabled"]:
+        outputs += expand("results/meshes/{patient}_pred.{ext}", patient=PREDICTED, ext=["ply", "stl"])
+        outputs += expand("results/meshes/{patient}_true.{ext}", patient=SCORED, ext=["ply", "stl"])
+    if config["report"]["enabled"]:
+        outputs.append("results/report.html")
     return outputs

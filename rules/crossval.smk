@@ -56,5 +56,7 @@ rule aggregate_cv:
         per_fold="results/cv/per_fold.csv",
     log:
         "logs/cv/aggregate_cv.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/aggregate_cv.py"

@@ -10,6 +10,8 @@ rule synthesize_case:
         shape_zyx=config["synthetic"]["shape_zyx"],
     log:
         "logs/synthesize_case/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/synthesize_case.py"
 
@@ -22,5 +24,7 @@ rule slice_case:
         sidecar="results/slices/{patient}.json",
     log:
         "logs/slice_case/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/slice_case.py"

@@ -9,6 +9,8 @@ rule evaluate_case:
         metrics="results/metrics/cases/{patient}.json",
     log:
         "logs/evaluate_case/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/evaluate_case.py"
 
@@ -23,5 +25,51 @@ rule aggregate_metrics:
         test=TEST,
     log:
         "logs/aggregate_metrics.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/aggregate_metrics.py"
+
+
+rule la_volume_index:
+    input:
+        per_patient="results/metrics/per_patient.csv",
+        patients=[PATIENTS_TSV] if PATIENTS_TSV else [],
+    output:
+        table="results/clinical/la_volume_index.csv",
+    params:
+        upper_limits_ml_m2=config["clinical"]["lavi_upper_limits_ml_m2"],
+    log:
+        "logs/la_volume_index.log",
+    conda:
+        "../envs/laseg.yaml"
+    script:
+        "../scripts/la_volume_index.py"
+
+
+rule volume_agreement:
+    input:
+        per_patient="results/metrics/per_patient.csv",
+    output:
+        bland_altman="results/plots/bland_altman.png",
+        scatter="results/plots/volume_scatter.png",
+        stats="results/metrics/volume_agreement.json",
+    log:
+        "logs/volume_agreement.log",
+    conda:
+        "../envs/laseg.yaml"
+    script:
+        "../scripts/volume_agreement.py"
+
+
+rule dice_distribution:
+    input:
+        per_patient="results/metrics/per_patient.csv",
+    output:
+        plot="results/plots/dice_distribution.png",
+    log:
+        "logs/dice_distribution.log",
+    conda:
+        "../envs/laseg.yaml"
+    script:
+        "../scripts/dice_distribution.py"

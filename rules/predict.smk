@@ -16,6 +16,8 @@ rule predict:
         "logs/predict/{patient}.log",
     benchmark:
         "benchmarks/predict/{patient}.tsv"
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/predict.py"
 
@@ -29,5 +31,7 @@ rule postprocess:
         postprocess=config["postprocess"],
     log:
         "logs/postprocess/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/postprocess.py"

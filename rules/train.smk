@@ -21,5 +21,7 @@ rule train:
         "logs/train.log",
     benchmark:
         "benchmarks/train.tsv"
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/train.py"

@@ -14,6 +14,8 @@ rule overlay_video:
         max_size_px=config["visualize"]["max_size_px"],
     log:
         "logs/overlay_video/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/overlay_video.py"
 
@@ -27,6 +29,8 @@ rule point_cloud_prediction:
         rgb=(0.1, 0.8, 0.2),
     log:
         "logs/point_cloud/{patient}_pred.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/point_cloud.py"
 
@@ -40,5 +44,76 @@ rule point_cloud_truth:
         rgb=(0.9, 0.1, 0.1),
     log:
         "logs/point_cloud/{patient}_true.log",
+    conda:
+        "../envs/laseg.yaml"
     script:
         "../scripts/point_cloud.py"
+
+
+rule montage:
+    input:
+        image=case_image,
+        mask="results/masks/{patient}.nii.gz",
+        label=case_label,
+    output:
+        montage="results/montages/{patient}.png",
+    params:
+        n_slices=config["visualize"]["montage_slices"],
+    log:
+        "logs/montage/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
+    script:
+        "../scripts/montage.py"
+
+
+rule surface_mesh_prediction:
+    input:
+        mask="results/masks/{patient}.nii.gz",
+    output:
+        ply="results/meshes/{patient}_pred.ply",
+        stl="results/meshes/{patient}_pred.stl",
+    params:
+        smoothing_iterations=config["mesh"]["smoothing_iterations"],
+        rgb=(0.1, 0.8, 0.2),
+    log:
+        "logs/surface_mesh/{patient}_pred.log",
+    conda:
+        "../envs/laseg.yaml"
+    script:
+        "../scripts/surface_mesh.py"
+
+
+rule surface_mesh_truth:
+    input:
+        mask=required_label,
+    output:
+        ply="results/meshes/{patient}_true.ply",
+        stl="results/meshes/{patient}_true.stl",
+    params:
+        smoothing_iterations=config["mesh"]["smoothing_iterations"],
+        rgb=(0.9, 0.1, 0.1),
+    log:
+        "logs/surface_mesh/{patient}_true.log",
+    conda:
+        "../envs/laseg.yaml"
+    script:
+        "../scripts/surface_mesh.py"
+
+
+rule viewer3d:
+    input:
+        prediction="results/meshes/{patient}_pred.ply",
+        reference=reference_mesh,
+        metrics="results/metrics/cases/{patient}.json",
+    output:
+        viewer="results/viewers/{patient}.html",
+        render="results/renders/{patient}.png",
+    params:
+        max_triangles=config["mesh"]["viewer_max_triangles"],
+    log:
+        "logs/viewer3d/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
+    script:
+        "../scripts/viewer3d.py"

@@ -78,3 +78,11 @@ def test_checkpoint_missing_or_of_another_format_is_a_clear_error(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(InputError, match="not a readable laseg checkpoint"):
         load_model(tmp_path / "junk.pt")
+
+
+def test_training_is_repeatable_when_the_epoch_limit_binds():
+    config = ModelConfig(base_channels=4, depth=2, context_slices=1, inplane_spacing_mm=2.5)
+    settings = TrainSettings(max_epochs=2, iterations_per_epoch=3, batch_size=2, patch_px=16, validation_patients=0, budget_minutes=30)
+    first, _ = train_model([tiny_stack()], config, settings, log=lambda line: None)
+    second, _ = train_model([tiny_stack()], config, settings, log=lambda line: None)
+    assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])

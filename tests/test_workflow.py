@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 from pathlib import Path
 
+import imageio.v2 as imageio
 import numpy as np
 import open3d as o3d
 import pandas as pd
 import pytest
+import SimpleITK as sitk
+import torch
+import yaml
 
-from conftest import run_snakemake, scheduled_jobs
+from browser import HeadlessChromium, require_chromium
+from conftest import REPO, run_snakemake, scheduled_jobs
+from laseg.clinical import lavi_grade
 from laseg.io import Geometry, read_image, read_volume
+from laseg.mesh import SurfaceMesh, enclosed_volume_mm3
 from laseg.slices import load_slices
 from laseg.visualize import count_video_frames
 
@@ -29,6 +38,9 @@ CONFIG = {
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("synthetic_run")
+    # Height and weight for one test patient only (BSA exactly 2 m^2): syn_004 must get no LAVI.
+    (workdir / "config").mkdir()
+    (workdir / "config/patients.tsv").write_text("patient\theight_cm\tweight_kg\tsex\nsyn_001\t180\t80\tM\n")
     run_snakemake(workdir, config=CONFIG)
     return workdir
 
@@ -85,6 +97,122 @@ def test_videos_have_one_frame_per_slice_and_point_clouds_lie_in_the_scan(finish
             points = np.asarray(cloud.points)
             assert len(points) > 100 and cloud.has_colors()
             assert (points >= corners.min(axis=0) - 1e-3).all() and (points <= corners.max(axis=0) + 1e-3).all()
+
+
+def test_la_volume_index_from_patients_tsv(finished_run):
+    per_patient = pd.read_csv(finished_run / "results/metrics/per_patient.csv").set_index("patient")
+    table = pd.read_csv(finished_run / "results/clinical/la_volume_index.csv").set_index("patient")
+    assert sorted(table.index) == TEST_PATIENTS
+    volume = per_patient.loc["syn_001", "volume_pred_ml"]
+    assert table.loc["syn_001", "volume_pred_ml"] == pytest.approx(volume)
+    assert table.loc["syn_001", "bsa_m2"] == pytest.approx(2.0)
+    assert table.loc["syn_001", "lavi_pred_ml_m2"] == pytest.approx(volume / 2.0)
+    assert table.loc["syn_001", "grade_pred"] == lavi_grade(volume / 2.0)
+    assert table.loc["syn_001", "lavi_true_ml_m2"] == pytest.approx(per_patient.loc["syn_001", "volume_true_ml"] / 2.0)
+    assert np.isnan(table.loc["syn_004", "lavi_pred_ml_m2"]) and table.loc["syn_004", "volume_pred_ml"] > 0
+
+
+def test_volume_agreement_and_cohort_figures(finished_run):
+    per_patient = pd.read_csv(finished_run / "results/metrics/per_patient.csv")
+    stats = json.loads((finished_run / "results/metrics/volume_agreement.json").read_text())
+    difference = per_patient["volume_pred_ml"] - per_patient["volume_true_ml"]
+    assert stats["n"] == 2 and stats["bias_ml"] == pytest.approx(difference.mean())
+    assert stats["sd_ml"] == pytest.approx(difference.std(ddof=1))
+    for figure in ("plots/bland_altman.png", "plots/volume_scatter.png", "plots/dice_distribution.png"):
+        height, width = imageio.imread(finished_run / "results" / figure).shape[:2]
+        assert height > 400 and width > 500, figure
+
+
+def test_surface_meshes_lie_in_the_scan_and_enclose_the_mask_volume(finished_run):
+    for patient in TEST_PATIENTS:
+        for suffix, mask_path in (("pred", f"results/masks/{patient}.nii.gz"), ("true", f"resources/synthetic/labelsTr/{patient}.nii.gz")):
+            mask, geometry = read_volume(finished_run / mask_path)
+            image = geometry.apply_to(sitk.Image(list(geometry.size), sitk.sitkUInt8))
+            corners = np.array([image.TransformContinuousIndexToPhysicalPoint([c - 0.5 for c in corner])
+                                for corner in np.ndindex(2, 2, 2) for corner in [np.array(corner) * np.array(geometry.size)]])
+            ply = o3d.io.read_triangle_mesh(str(finished_run / f"results/meshes/{patient}_{suffix}.ply"))
+            vertices = np.asarray(ply.vertices)
+            assert len(ply.triangles) > 1000
+            assert (vertices >= corners.min(axis=0) - 1e-3).all() and (vertices <= corners.max(axis=0) + 1e-3).all()
+            enclosed = enclosed_volume_mm3(SurfaceMesh(vertices, np.asarray(ply.triangles)))
+            assert enclosed == pytest.approx(int((mask != 0).sum()) * geometry.voxel_volume_mm3, rel=0.03)
+            stl = o3d.io.read_triangle_mesh(str(finished_run / f"results/meshes/{patient}_{suffix}.stl"))
+            assert len(stl.triangles) == len(ply.triangles)
+
+
+def test_montages_videos_and_3d_views_per_patient(finished_run):
+    for patient in TEST_PATIENTS:
+        height, width = imageio.imread(finished_run / f"results/montages/{patient}.png").shape[:2]
+        assert height > 500 and width > 800
+        assert imageio.imread(finished_run / f"results/renders/{patient}.png").shape[1] > 800
+        viewer = (finished_run / f"results/viewers/{patient}.html").read_text()
+        assert "https://" not in viewer and '"name": "reference"' in viewer
+    log = (finished_run / "logs/overlay_video/syn_001.log").read_text()
+    assert "error" not in log.lower()
+
+
+def test_report_shows_every_patient_and_opens_in_chromium(finished_run, tmp_path):
+    report = finished_run / "results/report.html"
+    text = report.read_text()
+    for expected in (*TEST_PATIENTS, "Bland-Altman", "MRI volumes run larger than echo", "Training: loss and validation Dice"):
+        assert expected in text
+    require_chromium()
+    with HeadlessChromium(width=1400, height=1000) as browser:
+        browser.open(report)
+        browser.wait_until("[...document.querySelectorAll('video')].every(v => v.readyState >= 1)", timeout_s=30)
+        assert browser.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 100)")
+        assert browser.evaluate("document.images.length") == 4 + 2 * len(TEST_PATIENTS)  # 4 figures, montage + render each
+        assert browser.evaluate("document.querySelectorAll('#summary-table tbody tr').length") == len(TEST_PATIENTS)
+        assert browser.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert browser.console_errors() == []
+        # The report's link to a 3D viewer leads to a working viewer with both surfaces.
+        href = browser.evaluate("document.querySelector('a.button').href")
+        browser.call("Page.navigate", url=href)
+        browser.wait_until("window.viewerState && window.viewerState.ready")
+        assert browser.evaluate("window.viewerState.surfacesDrawn") == ["prediction", "reference"]
+        assert browser.console_errors() == []
+
+
+def test_predict_mode_segments_new_scans_without_training(finished_run, tmp_path):
+    (tmp_path / "new_scans").mkdir()
+    (tmp_path / "models").mkdir()
+    shutil.copy(finished_run / "resources/synthetic/imagesTr/syn_001.nii.gz", tmp_path / "new_scans/new_001.nii.gz")
+    shutil.copy(finished_run / "results/model/model.pt", tmp_path / "models/la_unet.pt")
+    predict_config = yaml.safe_load((REPO / "config/predict.yaml").read_text())
+    assert predict_config["predict"]["checkpoint"] == "models/la_unet.pt"
+    predict_config["data"]["path"] = str(tmp_path / "new_scans")
+    result = run_snakemake(tmp_path, config=predict_config)
+    assert "rule train:" not in result.stdout + result.stderr and not (tmp_path / "results/model").exists()
+    table = pd.read_csv(tmp_path / "results/clinical/la_volume_index.csv")
+    assert list(table["patient"]) == ["new_001"] and np.isnan(table["volume_true_ml"].iloc[0])
+    # The same model on the same scan as syn_001 in the training run: the same mask, the same volume.
+    trained_run = pd.read_csv(finished_run / "results/metrics/per_patient.csv").set_index("patient")
+    assert table["volume_pred_ml"].iloc[0] == pytest.approx(trained_run.loc["syn_001", "volume_pred_ml"], rel=1e-9)
+    for output in ("masks/new_001.nii.gz", "videos/new_001.mp4", "montages/new_001.png", "meshes/new_001_pred.stl",
+                   "viewers/new_001.html", "renders/new_001.png"):
+        assert (tmp_path / "results" / output).stat().st_size > 1000, output
+    assert not (tmp_path / "results/plots/bland_altman.png").exists()  # nothing labelled to agree with
+    report = (tmp_path / "results/report.html").read_text()
+    assert "new_001" in report and "given checkpoint" in report
+
+
+@pytest.mark.parametrize("problem", ["missing", "incompatible", "train-output"])
+def test_predict_mode_refuses_a_bad_checkpoint_before_any_job(finished_run, tmp_path, problem):
+    (tmp_path / "new_scans").mkdir()
+    shutil.copy(finished_run / "resources/synthetic/imagesTr/syn_001.nii.gz", tmp_path / "new_scans/new_001.nii.gz")
+    checkpoint, expected = {
+        "missing": ("models/absent.pt", "models/absent.pt: checkpoint not found"),
+        "incompatible": ("models/old.pt", "models/old.pt: checkpoint format 0"),
+        "train-output": ("results/model/model.pt", "copy the checkpoint elsewhere"),
+    }[problem]
+    if problem == "incompatible":
+        (tmp_path / "models").mkdir()
+        torch.save({"format": 0, "state_dict": {}}, tmp_path / checkpoint)
+    config = {"data": {"source": "folder", "path": str(tmp_path / "new_scans")}, "predict": {"checkpoint": checkpoint}}
+    result = run_snakemake(tmp_path, "-n", config=config, check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
 def test_a_second_run_schedules_nothing(finished_run):

@@ -1,0 +1,371 @@
+"""The run's HTML report: summary table, cohort figures, per-patient pictures, configuration and versions."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import importlib.metadata
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from laseg.clinical import GRADES, MRI_VERSUS_ECHO_NOTE
+from laseg.io import InputError, atomic_path
+
+REPORTED_PACKAGES = (
+    "laseg",
+    "snakemake",
+    "torch",
+    "numpy",
+    "scipy",
+    "pandas",
+    "SimpleITK",
+    "scikit-image",
+    "open3d",
+    "matplotlib",
+    "imageio",
+    "imageio-ffmpeg",
+)
+GRADE_COLOURS = {"normal": "#2e7d32", "mild": "#b59a00", "moderate": "#e65100", "severe": "#c62828"}
+
+
+@dataclass(frozen=True)
+class PatientMedia:
+    patient: str
+    role: str  # "test" (scored against its label) or "unlabelled"
+    montage: Path | None = None
+    render: Path | None = None
+    viewer_href: str | None = None  # relative to the report
+    video_href: str | None = None
+    poster_href: str | None = None  # the key frame, shown before the video plays
+
+
+@dataclass
+class ReportContent:
+    per_patient: pd.DataFrame  # per_patient.csv
+    volumes: pd.DataFrame  # la_volume_index.csv
+    config: dict
+    grade_limits_ml_m2: dict[str, float]
+    patients: list[PatientMedia]
+    figures: dict[str, Path] = field(default_factory=dict)  # caption -> PNG
+    agreement: dict | None = None
+    model: dict | None = None  # checkpoint facts (not weights)
+    checkpoint_path: str = ""
+    trained_in_this_run: bool = True
+    cv_per_fold: pd.DataFrame | None = None
+    generated: str = field(default_factory=lambda: _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
+    for package in REPORTED_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    import cv2  # named as the checkpoint names it, so the two columns line up
+
+    versions["opencv"] = cv2.__version__
+    return versions
+
+
+def checkpoint_facts(path: str | os.PathLike) -> dict:
+    """What a checkpoint says about itself (format, model, training, library versions), without the weights."""
+    import torch
+
+    try:
+        checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged or foreign file
+        raise InputError(f"{path}: not a readable laseg checkpoint ({type(err).__name__})") from None
+    if not isinstance(checkpoint, dict):
+        raise InputError(f"{path}: not a laseg checkpoint")
+    return {k: v for k, v in checkpoint.items() if k != "state_dict"}
+
+
+def png_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _number(value: object, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return '<span class="na">–</span>'
+    return f"{float(value):.{digits}f}"  # type: ignore[arg-type]
+
+
+def _grade(grade: object) -> str:
+    if not isinstance(grade, str) or not grade:
+        return '<span class="na">–</span>'
+    return f'<span class="grade" style="background:{GRADE_COLOURS.get(grade, "#555")}">{html.escape(grade)}</span>'
+
+
+def _mean_sd(values: pd.Series, digits: int, unit: str = "") -> str:
+    finite = values.dropna()
+    if finite.empty:
+        return "–"
+    sd = f" ± {finite.std(ddof=1):.{digits}f}" if len(finite) > 1 else ""
+    return f"{finite.mean():.{digits}f}{sd}{unit}"
+
+
+def summary_table_html(content: ReportContent) -> str:
+    merged = content.per_patient.merge(
+        content.volumes[["patient", "bsa_m2", "lavi_pred_ml_m2", "grade_pred", "lavi_true_ml_m2", "grade_true"]],
+        on="patient",
+        how="left",
+    )
+    with_reference_lavi = merged["lavi_true_ml_m2"].notna().any()
+    header = [
+        "patient",
+        "role",
+        "Dice",
+        "IoU",
+        "HD95 (mm)",
+        "ASSD (mm)",
+        "LA volume, predicted (mL)",
+        "LA volume, reference (mL)",
+        "BSA (m²)",
+        "LAVI, predicted (mL/m²)",
+        "grade, predicted",
+    ]
+    if with_reference_lavi:
+        header += ["LAVI, reference (mL/m²)", "grade, reference"]
+    rows = []
+    for r in merged.sort_values("patient").itertuples(index=False):
+        cells = [
+            f'<a href="#patient-{html.escape(r.patient)}">{html.escape(r.patient)}</a>',
+            html.escape(str(r.role)),
+            _number(r.dice, 3),
+            _number(r.iou, 3),
+            _number(r.hd95_mm, 2),
+            _number(r.assd_mm, 2),
+            _number(r.volume_pred_ml, 1),
+            _number(r.volume_true_ml, 1),
+            _number(r.bsa_m2, 2),
+            _number(r.lavi_pred_ml_m2, 1),
+            _grade(r.grade_pred),
+        ]
+        if with_reference_lavi:
+            cells += [_number(r.lavi_true_ml_m2, 1), _grade(r.grade_true)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    return (
+        f'<table class="data" id="summary-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
+
+
+def key_numbers_html(content: ReportContent) -> str:
+    scored = content.per_patient.dropna(subset=["dice"])
+    cards = [
+        ("patients segmented", str(len(content.per_patient))),
+        ("scored against a label", str(len(scored))),
+    ]
+    if len(scored):
+        cards += [
+            ("Dice, mean ± SD", _mean_sd(scored["dice"], 3)),
+            ("HD95, mean ± SD", _mean_sd(scored["hd95_mm"], 1, " mm")),
+        ]
+    if content.agreement and content.agreement.get("n"):
+        a = content.agreement
+        limits = "" if math.isnan(a["sd_ml"]) else f" (95% limits {a['loa_low_ml']:+.1f} to {a['loa_high_ml']:+.1f})"
+        cards.append(("volume bias, predicted − reference", f"{a['bias_ml']:+.1f} mL{limits}"))
+    with_lavi = content.volumes["lavi_pred_ml_m2"].notna().sum()
+    cards.append(("patients with LAVI (patients.tsv)", str(int(with_lavi))))
+    return (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><div class="value">{html.escape(v)}</div><div class="label">{html.escape(k)}</div></div>'
+            for k, v in cards
+        )
+        + "</div>"
+    )
+
+
+def grade_limits_html(limits: dict[str, float]) -> str:
+    """`normal ≤ 34, mild ≤ 41, moderate ≤ 48, severe > 48 mL/m²`: each grade up to its inclusive upper limit."""
+    bounds = [f"{grade} ≤ {float(limits[grade]):g}" for grade in GRADES[:-1]]
+    bounds.append(f"{GRADES[-1]} > {float(limits[GRADES[-2]]):g}")
+    return ", ".join(bounds) + " mL/m²"
+
+
+def patient_section_html(media: PatientMedia, row: pd.Series | None) -> str:
+    title = html.escape(media.patient)
+    facts = []
+    if row is not None:
+        if not math.isnan(row["dice"]):
+            facts.append(f"Dice {row['dice']:.3f}, HD95 {row['hd95_mm']:.1f} mm")
+        facts.append(f"predicted LA volume {row['volume_pred_ml']:.1f} mL")
+        if not math.isnan(row["volume_true_ml"]):
+            facts.append(f"reference {row['volume_true_ml']:.1f} mL")
+    parts = [
+        f'<section class="patient" id="patient-{title}"><h3>{title} <small>({html.escape(media.role)}; {html.escape(", ".join(facts))})</small></h3><div class="media">'
+    ]
+    if media.montage is not None:
+        parts.append(
+            f'<figure class="wide"><img src="{png_data_uri(media.montage)}" alt="{title} montage"><figcaption>Axial slices through the atrium: prediction green, reference red.</figcaption></figure>'
+        )
+    if media.render is not None:
+        viewer = ""
+        if media.viewer_href:
+            href = html.escape(media.viewer_href)
+            viewer = (
+                f' <a class="button" href="{href}" target="_blank" rel="noopener">open the interactive 3D viewer</a>'
+            )
+        parts.append(
+            f'<figure><img src="{png_data_uri(media.render)}" alt="{title} 3D surfaces"><figcaption>LA surfaces in world mm (LPS), reference translucent.{viewer}</figcaption></figure>'
+        )
+    if media.video_href:
+        href = html.escape(media.video_href)
+        poster = f' poster="{html.escape(media.poster_href)}"' if media.poster_href else ""
+        parts.append(
+            f'<figure><video controls muted preload="metadata"{poster} src="{href}"></video><figcaption>Every axial slice with both contours (<a href="{href}">MP4</a>).</figcaption></figure>'
+        )
+    parts.append("</div></section>")
+    return "".join(parts)
+
+
+def versions_html(content: ReportContent) -> str:
+    runtime = software_versions()
+    trained = (content.model or {}).get("versions", {})
+    names = list(dict.fromkeys([*runtime, *trained]))
+    rows = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{html.escape(str(runtime.get(n, '–')))}</td><td>{html.escape(str(trained.get(n, '–')))}</td></tr>"
+        for n in names
+    )
+    return f'<table class="data" id="versions"><thead><tr><th>software</th><th>this report</th><th>training of the model</th></tr></thead><tbody>{rows}</tbody></table>'
+
+
+def model_html(content: ReportContent) -> str:
+    if not content.model:
+        return ""
+    m = content.model
+    origin = (
+        "trained in this run"
+        if content.trained_in_this_run
+        else f"given checkpoint <code>{html.escape(content.checkpoint_path)}</code>"
+    )
+    items = [
+        f"<li>model: {origin}, checkpoint format {html.escape(str(m.get('format')))}, trained on {html.escape(str(m.get('device', '?')))}</li>",
+        f"<li>architecture: <code>{html.escape(yaml.safe_dump(m.get('model_config', {}), default_flow_style=True, width=400).strip())}</code></li>",
+    ]
+    if m.get("train_patients"):
+        items.append(
+            f"<li>trained on {len(m['train_patients'])} patients, best epoch {html.escape(str(m.get('best_epoch')))} chosen on {html.escape(', '.join(m.get('validation_patients', [])) or 'training loss')}</li>"
+        )
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def report_html(content: ReportContent) -> str:
+    per_patient = content.per_patient.set_index("patient")
+    figures = "".join(
+        f'<figure><img src="{png_data_uri(path)}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+        for caption, path in content.figures.items()
+    )
+    patients = "".join(
+        patient_section_html(m, per_patient.loc[m.patient] if m.patient in per_patient.index else None)
+        for m in content.patients
+    )
+    cv = ""
+    if content.cv_per_fold is not None and len(content.cv_per_fold):
+        cv = "<h2 id='cv'>Cross-validation</h2>" + content.cv_per_fold.to_html(
+            classes="data", index=False, float_format=lambda v: f"{v:.3f}", border=0
+        )
+    data = content.config.get("data", {})
+    source = "built-in synthetic cohort" if data.get("source") == "synthetic" else f"folder {data.get('path')}"
+    config_yaml = yaml.safe_dump(content.config, sort_keys=False, default_flow_style=None, width=100)
+    nav = ["summary", "figures", "patients", "configuration", "software"]
+    return REPORT_TEMPLATE.format(
+        generated=html.escape(content.generated),
+        source=html.escape(source),
+        nav="".join(f'<a href="#{n}">{n}</a>' for n in nav),
+        key_numbers=key_numbers_html(content),
+        summary_table=summary_table_html(content),
+        limits=html.escape(grade_limits_html(content.grade_limits_ml_m2)),
+        echo_note=html.escape(MRI_VERSUS_ECHO_NOTE),
+        figures=figures or "<p>No cohort figures in this run (no labelled test patients and no training).</p>",
+        cv=cv,
+        patients=patients,
+        model=model_html(content),
+        config_yaml=html.escape(config_yaml),
+        versions=versions_html(content),
+    )
+
+
+def write_report(content: ReportContent, path: str | os.PathLike) -> None:
+    with atomic_path(path, suffix=".html") as tmp:
+        tmp.write_text(report_html(content), encoding="utf-8")
+
+
+REPORT_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Left-atrium segmentation report</title>
+<style>
+  body {{ font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2127; background: #f6f7f9; margin: 0; }}
+  header {{ background: #16324f; color: #fff; padding: 18px 32px 12px; }}
+  header h1 {{ margin: 0 0 4px; font-size: 24px; }}
+  header .meta {{ color: #c9d6e3; font-size: 14px; }}
+  nav {{ margin-top: 10px; }}
+  nav a {{ color: #fff; margin-right: 18px; text-decoration: none; border-bottom: 1px solid #7fa3c7; }}
+  main {{ padding: 8px 32px 40px; max-width: 1500px; }}
+  h2 {{ border-bottom: 2px solid #16324f; padding-bottom: 3px; margin-top: 34px; }}
+  h3 small {{ font-weight: normal; color: #555; font-size: 14px; }}
+  .cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin: 14px 0; }}
+  .card {{ background: #fff; border: 1px solid #dde1e6; border-radius: 8px; padding: 10px 16px; min-width: 170px; }}
+  .card .value {{ font-size: 21px; font-weight: 600; color: #16324f; }}
+  .card .label {{ font-size: 13px; color: #555; }}
+  .scroll {{ overflow-x: auto; }}
+  table.data {{ border-collapse: collapse; background: #fff; font-size: 14px; margin: 8px 0; }}
+  table.data th, table.data td {{ border: 1px solid #dde1e6; padding: 4px 9px; text-align: right; }}
+  table.data th {{ background: #eef1f5; text-align: center; font-weight: 600; }}
+  table.data td:first-child, table.data td:nth-child(2), #versions td {{ text-align: left; }}
+  .na {{ color: #999; }}
+  .grade {{ color: #fff; border-radius: 4px; padding: 1px 7px; font-size: 13px; }}
+  .note {{ background: #fff8e1; border-left: 4px solid #f9a825; padding: 8px 12px; max-width: 1000px; }}
+  .figures, .media {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}
+  figure {{ background: #fff; border: 1px solid #dde1e6; border-radius: 8px; padding: 8px; margin: 0; max-width: 100%; }}
+  figure img {{ display: block; max-width: 100%; height: auto; }}
+  .figures figure img {{ max-height: 480px; }}
+  .media figure img {{ max-height: 560px; }}
+  .media figure.wide img {{ max-height: 760px; }}
+  figure video {{ display: block; max-width: 512px; width: 100%; background: #000; }}
+  figcaption {{ font-size: 13px; color: #444; margin-top: 4px; max-width: 640px; }}
+  a.button {{ display: inline-block; background: #16324f; color: #fff; border-radius: 4px; padding: 1px 8px; text-decoration: none; }}
+  section.patient {{ border-top: 1px solid #dde1e6; padding-top: 4px; }}
+  pre {{ background: #fff; border: 1px solid #dde1e6; padding: 10px; overflow-x: auto; font-size: 13px; }}
+</style>
+</head>
+<body>
+<header>
+  <h1>Left-atrium segmentation report</h1>
+  <div class="meta">generated {generated} · data: {source}</div>
+  <nav>{nav}</nav>
+</header>
+<main>
+<h2 id="summary">Summary</h2>
+{key_numbers}
+<div class="scroll">{summary_table}</div>
+<p class="note"><b>LA volume index (LAVI)</b> = LA volume / body surface area (Mosteller), from the height and weight in
+patients.tsv; patients without a row there have no LAVI. Grades: {limits}. {echo_note}</p>
+<p>Volumes are voxel counts times the voxel volume from each scan's header spacing. Dice, IoU, HD95 and ASSD
+(medpy conventions) only for patients with an expert label.</p>
+<h2 id="figures">Figures</h2>
+<div class="figures">{figures}</div>
+{cv}
+<h2 id="patients">Patients</h2>
+{patients}
+<h2 id="configuration">Configuration</h2>
+{model}
+<pre id="config">{config_yaml}</pre>
+<h2 id="software">Software</h2>
+{versions}
+</main>
+</body>
+</html>
+"""

@@ -1,0 +1,19 @@
+# One HTML report for the run: summary table, cohort figures, per-patient pictures, configuration, versions.
+
+
+rule report:
+    input:
+        unpack(report_inputs),
+    output:
+        report="results/report.html",
+    params:
+        patients=PREDICTED,
+        test=TEST,
+        trained_in_this_run=not config["predict"]["checkpoint"],
+        config=config,
+    log:
+        "logs/report.log",
+    conda:
+        "../envs/laseg.yaml"
+    script:
+        "../scripts/report.py"
