@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--repeat-fold", type=int, default=None, help="run this fold of 'ours' a second time (run-to-run spread)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work")
+    parser.add_argument("--tag", default="", help="suffix of the result files, e.g. folds0-1")
     args = parser.parse_args()
 
     started = dt.datetime.now(dt.timezone.utc)
@@ -112,13 +113,14 @@ def main() -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
     result = {
         "date": started.isoformat(timespec="seconds"),
+        "load_average_at_end": os.getloadavg(),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()},
         "budget_minutes": args.budget,
         "rows": rows,
         "nnunet": nnunet,
         "table_markdown": table,
     }
-    out = REPO / "bench" / "results" / f"benchmark-{started:%Y-%m-%d}"
+    out = REPO / "bench" / "results" / f"benchmark-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     out.with_suffix(".md").write_text(f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores\n\n{table}\n")

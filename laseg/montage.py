@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from laseg.io import Geometry, atomic_path, canonical_spacing_zyx_mm, to_canonical
-from laseg.visualize import per_slice_dice, slice_caption, window_to_uint8
+from laseg.io import Geometry, atomic_path, canonical_spacing_zyx_mm
+from laseg.visualize import canonical_overlay_inputs, per_slice_dice, slice_caption
 
 PREDICTION_COLOUR = "#00e000"
 REFERENCE_COLOUR = "#ff2020"
@@ -55,13 +55,7 @@ def write_montage(
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    expected = tuple(reversed(geometry.size))
-    for name, array in (("image", image), ("prediction", pred), ("reference", truth)):
-        if array is not None and array.shape != expected:
-            raise ValueError(f"{name} shape {array.shape} does not match geometry size (z,y,x) {expected}")
-    grey = window_to_uint8(to_canonical(image, geometry))
-    pred_c = to_canonical((np.asarray(pred) != 0).astype(np.uint8), geometry)
-    truth_c = None if truth is None else to_canonical((np.asarray(truth) != 0).astype(np.uint8), geometry)
+    grey, pred_c, truth_c = canonical_overlay_inputs(image, pred, truth, geometry)
     la = pred_c.astype(bool) | (truth_c.astype(bool) if truth_c is not None else False)
     _, spacing_y, spacing_x = canonical_spacing_zyx_mm(geometry)
     rows_crop, cols_crop = la_crop(la, (spacing_y, spacing_x))

@@ -102,6 +102,20 @@ def draw_legend(
         cv2.putText(frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, rgb, 1, cv2.LINE_AA)
 
 
+def canonical_overlay_inputs(
+    image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None, geometry: Geometry
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Scan windowed to uint8 and 0/1 masks, all checked against `geometry` and in the canonical view."""
+    expected = tuple(reversed(geometry.size))
+    for name, array in (("image", image), ("prediction", pred), ("reference", truth)):
+        if array is not None and array.shape != expected:
+            raise ValueError(f"{name} shape {array.shape} does not match geometry size (z,y,x) {expected}")
+    grey = window_to_uint8(to_canonical(image, geometry))
+    pred_canonical = to_canonical((np.asarray(pred) != 0).astype(np.uint8), geometry)
+    truth_canonical = None if truth is None else to_canonical((np.asarray(truth) != 0).astype(np.uint8), geometry)
+    return grey, pred_canonical, truth_canonical
+
+
 def overlay_frames(
     image: np.ndarray,
     pred: np.ndarray,
@@ -114,13 +128,7 @@ def overlay_frames(
     """One RGB uint8 frame per canonical axial slice: the scan in grey, the reference contour red,
     the prediction contour green (drawn last, so it is the one visible where they coincide), and a
     caption: the patient (when given), the slice, and with a reference that slice's Dice."""
-    expected = tuple(reversed(geometry.size))
-    for name, array in (("image", image), ("prediction", pred), ("reference", truth)):
-        if array is not None and array.shape != expected:
-            raise ValueError(f"{name} shape {array.shape} does not match geometry size (z,y,x) {expected}")
-    grey = window_to_uint8(to_canonical(image, geometry))
-    pred_canonical = to_canonical((np.asarray(pred) != 0).astype(np.uint8), geometry)
-    truth_canonical = None if truth is None else to_canonical((np.asarray(truth) != 0).astype(np.uint8), geometry)
+    grey, pred_canonical, truth_canonical = canonical_overlay_inputs(image, pred, truth, geometry)
     spacing_z, spacing_y, spacing_x = canonical_spacing_zyx_mm(geometry)
     height, width = frame_size_px(grey.shape[1:], (spacing_y, spacing_x), max_size_px)
     thickness = 1 if max(height, width) < 400 else 2
