@@ -194,9 +194,10 @@ def train_model(
 
     The last `validation_patients` (in sorted order) are held out to choose the best epoch; with
     too few patients the training loss picks instead. The learning rate follows a cosine over the
-    planned epochs: max_epochs, or, when the first epoch shows the wall-clock budget is nearer, as
-    many epochs as fit in it, so a short budget still ends annealed. The schedule depends on the
-    clock only through that one integer, so runs whose epoch limit binds are bit-for-bit repeatable.
+    planned epochs: max_epochs, or, when the epoch times show the wall-clock budget is nearer, as
+    many epochs as fit in it (re-planned after every epoch), so a short budget still ends annealed.
+    The schedule depends on the clock only through that integer, so runs whose epoch limit binds
+    are bit-for-bit repeatable.
     """
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
@@ -223,6 +224,7 @@ def train_model(
     history: list[dict] = []
     best_score, best_state, best_epoch = -math.inf, None, 0
     planned_epochs = settings.max_epochs
+    epoch_seconds: list[float] = []
     start = time.perf_counter()
     for epoch in range(1, settings.max_epochs + 1):
         net.train()
@@ -250,18 +252,22 @@ def train_model(
             val_dice = float(np.mean([dice_score(predict_probability(net, v.image, config, device) >= 0.5, v.label) for v in val_volumes]))
         elapsed = time.perf_counter() - start
         history.append({"epoch": epoch, "train_loss": train_loss, "val_dice": val_dice, "seconds": elapsed, "lr": optimizer.param_groups[0]["lr"]})
-        if epoch == 1:
-            fitting = max(1, int(60 * settings.budget_minutes / elapsed))
-            if fitting < planned_epochs:
-                planned_epochs = fitting
-                log(f"the {settings.budget_minutes} min budget fits about {planned_epochs} epochs: learning-rate schedule set to that")
+        epoch_seconds.append(elapsed - sum(epoch_seconds))
+        # Re-plan from the recent epoch time (the machine may get busier or quieter): the epochs that
+        # still fit in the budget, never more than max_epochs.
+        recent = float(np.mean(epoch_seconds[-3:]))
+        fitting = epoch + int(max(0.0, 60 * settings.budget_minutes - elapsed) / recent)
+        if min(fitting, settings.max_epochs) != planned_epochs:
+            planned_epochs = max(epoch, min(fitting, settings.max_epochs))
+            log(f"the {settings.budget_minutes} min budget fits {planned_epochs} epochs: learning-rate schedule set to that")
         log(_progress_line(epoch, planned_epochs, train_loss, val_dice, elapsed))
         score = val_dice if val_volumes else -train_loss
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        if elapsed >= 60 * settings.budget_minutes:
-            log(f"wall-clock budget of {settings.budget_minutes} min reached after epoch {epoch}")
+        if epoch >= planned_epochs:
+            if planned_epochs < settings.max_epochs:
+                log(f"wall-clock budget of {settings.budget_minutes} min used up after epoch {epoch}")
             break
     log(f"best epoch {best_epoch} ({'val_dice' if val_volumes else '-train_loss'} {best_score:.4f})")
     checkpoint = {
