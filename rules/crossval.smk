@@ -40,7 +40,7 @@ use rule postprocess as postprocess_fold with:
 use rule evaluate_case as evaluate_fold with:
     input:
         mask="results/cv/fold_{fold}/masks/{patient}.nii.gz",
-        label=required_label,
+        label=case_label,
     output:
         metrics="results/cv/fold_{fold}/metrics/{patient}.json",
     log:
