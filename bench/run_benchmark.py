@@ -84,8 +84,12 @@ def markdown_table(rows: list[dict], nnunet: dict | None, budget: float) -> str:
             key = "2d" if "2D" in name else "3d_fullres"
             entry = nnunet.get("configurations", {}).get(key, {})
             if entry:
-                cost = f"{entry.get('extrapolated_hours', float('nan')):.0f} h here (extrapolated: {entry.get('seconds_per_iteration', float('nan')):.1f} s/iteration)"
-        lines.append(f"| {name} | {dice:.4f} | (5-fold CV) | – | {cost or 'not measured here'} | – | – |")
+                idle = entry.get("uncontended_estimate", {})
+                cost = (f"{60 * entry['extrapolated_hours']:.0f} min = {entry['extrapolated_hours'] / 24:.0f} days extrapolated "
+                        f"({entry['seconds_per_iteration']:.0f} s/iteration at batch {entry['batch_size']}; "
+                        f"idle-machine estimate {idle.get('extrapolated_hours', float('nan')) / 24:.0f} days)")
+                rss = f"{entry.get('peak_rss_mib', float('nan')):.0f}"
+        lines.append(f"| {name} | {dice:.4f} | (5-fold CV, published) | – | {cost or 'not measured here'} | – | {rss if cost else '–'} |")
     lines.append("")
     lines.append(f"Budget {budget} min of training per fold for both of our recipes, same folds (nnU-Net's split).")
     return "\n".join(lines)
