@@ -31,7 +31,7 @@ def real_run(tmp_path_factory) -> Path:
     config = {
         "data": {"source": "folder", "path": str(data)},
         "split": {"test": [HELD_OUT]},
-        "train": {"max_epochs": 4, "iterations_per_epoch": 20, "budget_minutes": 20.0},  # epochs bind
+        "train": {"max_epochs": 8, "iterations_per_epoch": 20, "budget_minutes": 20.0},  # epochs bind
         "mesh": {"enabled": False},  # the synthetic run covers meshes; keep CI time for the real-data checks
     }
     run_snakemake(workdir, config=config)
@@ -54,5 +54,5 @@ def test_true_volume_uses_the_header_spacing(real_run):
 
 def test_short_training_already_finds_the_atrium(real_run):
     row = pd.read_csv(real_run / "results/metrics/per_patient.csv").set_index("patient").loc[HELD_OUT]
-    assert row["dice"] > 0.5, row.to_dict()
+    assert row["dice"] > 0.65, row.to_dict()  # 0.754 here after 160 iterations: a regression guard
     assert 0.5 < row["volume_pred_ml"] / row["volume_true_ml"] < 2.0
