@@ -122,16 +122,14 @@ def final_outputs():
         "results/metrics/per_patient.csv",
         "results/metrics/summary.csv",
         *expand("results/masks/{patient}.nii.gz", patient=PREDICTED),
-        *expand("results/videos/{patient}.mp4", patient=PREDICTED),
-        *expand("results/overlays/{patient}.png", patient=PREDICTED),
         *expand("results/pointclouds/{patient}_pred.ply", patient=PREDICTED),
         *expand("results/pointclouds/{patient}_true.ply", patient=SCORED),
     ]
-    outputs += clinical_and_report_outputs()
+    outputs += clinical_and_report_outputs()  # videos, key frames and the training curve are listed there
     if FOLDS:
         outputs += ["results/cv/per_fold.csv", "results/cv/per_case.csv"]
     if not config["predict"]["checkpoint"]:
-        outputs += ["results/model/model.pt", "results/model/training_curve.png"]
+        outputs.append("results/model/model.pt")
     return outputs
 
 
