@@ -254,7 +254,7 @@ def model_html(content: ReportContent) -> str:
     ]
     if m.get("train_patients"):
         items.append(
-            f"<li>trained on {len(m['train_patients'])} patients, best epoch {html.escape(str(m.get('best_epoch')))} chosen on {html.escape(', '.join(m.get('validation_patients', [])) or 'training loss')}</li>"
+            f"<li>trained on {len(m['train_patients'])} patients, best epoch {html.escape(str(m.get('best_epoch')))} chosen on {html.escape(', '.join(m.get('validation_patients', [])) or 'none (last epoch kept)')}</li>"
         )
     return "<ul>" + "".join(items) + "</ul>"
 

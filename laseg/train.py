@@ -48,7 +48,7 @@ class TrainSettings:
     loss: str = "bce_dice"  # bce_dice | bce (the thesis prototype's)
     foreground_fraction: float = 0.6  # share of crops centred on the left atrium
     augment: bool = True
-    validation_patients: int = 1  # held out of the training patients to pick the best epoch
+    validation_patients: int = 0  # held out of the training patients to pick the best epoch; 0: keep the last
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # 0: leave torch's default
@@ -193,7 +193,7 @@ def train_model(
     """Train on the given patients; returns (checkpoint dict, per-epoch history).
 
     The last `validation_patients` (in sorted order) are held out to choose the best epoch; with
-    too few patients the training loss picks instead. The learning rate follows a cosine over the
+    none (or too few patients) the last epoch is kept, the one the cosine schedule has annealed. The learning rate follows a cosine over the
     planned epochs: max_epochs, or, when the epoch times show the wall-clock budget is nearer, as
     many epochs as fit in it (re-planned after every epoch), so a short budget still ends annealed.
     The schedule depends on the clock only through that integer, so runs whose epoch limit binds
@@ -261,7 +261,7 @@ def train_model(
             planned_epochs = max(epoch, min(fitting, settings.max_epochs))
             log(f"the {settings.budget_minutes} min budget fits {planned_epochs} epochs: learning-rate schedule set to that")
         log(_progress_line(epoch, planned_epochs, train_loss, val_dice, elapsed))
-        score = val_dice if val_volumes else -train_loss
+        score = val_dice if val_volumes else float(epoch)
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
@@ -269,7 +269,7 @@ def train_model(
             if planned_epochs < settings.max_epochs:
                 log(f"wall-clock budget of {settings.budget_minutes} min used up after epoch {epoch}")
             break
-    log(f"best epoch {best_epoch} ({'val_dice' if val_volumes else '-train_loss'} {best_score:.4f})")
+    log(f"best epoch {best_epoch} " + (f"(val_dice {best_score:.4f})" if val_volumes else "(the last; no validation patients)"))
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "state_dict": best_state,
@@ -314,7 +314,9 @@ def write_history(history: list[dict], csv_path: str | Path, png_path: str | Pat
     ax_loss.plot(epochs, [h["train_loss"] for h in history], color="tab:blue")
     ax_loss.set(xlabel="epoch", ylabel="training loss (BCE + Dice)", title="Training loss")
     ax_dice.plot(epochs, [h["val_dice"] for h in history], color="tab:green", marker="o", markersize=3)
-    ax_dice.set(xlabel="epoch", ylabel="validation Dice", title="Validation Dice", ylim=(0, 1))
+    validated = any(not math.isnan(h["val_dice"]) for h in history)
+    title = "Validation Dice" if validated else "Validation Dice: none (no validation patients; last epoch kept)"
+    ax_dice.set(xlabel="epoch", ylabel="validation Dice", title=title, ylim=(0, 1))
     for ax in (ax_loss, ax_dice):
         ax.grid(alpha=0.3)
     with atomic_path(png_path) as tmp:

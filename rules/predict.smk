@@ -11,7 +11,8 @@ rule predict:
         mask="results/predict/{patient}_raw_mask.nii.gz",
     params:
         device=config["predict"]["device"],
-    threads: 1
+        test_time_scales=config["predict"]["test_time_scales"],
+    threads: 2
     log:
         "logs/predict/{patient}.log",
     benchmark:

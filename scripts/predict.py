@@ -16,6 +16,6 @@ with logged_step(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     net, model_config, _ = load_model(snakemake.input.checkpoint, snakemake.params.device)
     stack = load_slices(snakemake.input.slices, snakemake.input.sidecar)
-    probability = predict_stack(net, model_config, stack)
+    probability = predict_stack(net, model_config, stack, scales=snakemake.params.test_time_scales)
     write_volume(probability, stack.source_geometry, snakemake.output.probability)
     write_volume((probability >= 0.5).astype(np.uint8), stack.source_geometry, snakemake.output.mask)

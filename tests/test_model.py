@@ -8,9 +8,9 @@ import torch
 
 from laseg.io import Geometry, InputError
 from laseg.model import ModelConfig, UNet2D, context_stack, normalize_intensity, pad_to_multiple, resample_inplane
-from laseg.predict import load_model, predict_stack
+from laseg.predict import load_model, predict_multiscale, predict_stack
 from laseg.slices import SliceStack
-from laseg.train import CHECKPOINT_FORMAT, TrainSettings, bce_dice_loss, save_checkpoint, train_model
+from laseg.train import CHECKPOINT_FORMAT, TrainSettings, bce_dice_loss, predict_probability, save_checkpoint, train_model
 
 
 def test_unet_keeps_the_slice_size():
@@ -60,6 +60,7 @@ def test_training_and_inference_return_a_probability_on_the_source_grid(tmp_path
     settings = TrainSettings(max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_px=16, validation_patients=0)
     checkpoint, history = train_model([tiny_stack()], config, settings, log=lambda line: None)
     assert [h["epoch"] for h in history] == [1, 2]
+    assert checkpoint["best_epoch"] == 2  # no validation patients: the annealed last epoch is kept
     save_checkpoint(checkpoint, tmp_path / "model.pt")
     net, loaded_config, meta = load_model(tmp_path / "model.pt", "cpu")
     assert loaded_config == config and meta["versions"]["torch"] == torch.__version__
@@ -86,3 +87,26 @@ def test_training_is_repeatable_when_the_epoch_limit_binds():
     first, _ = train_model([tiny_stack()], config, settings, log=lambda line: None)
     second, _ = train_model([tiny_stack()], config, settings, log=lambda line: None)
     assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
+
+
+class CentreSliceLogit(torch.nn.Module):
+    """A stand-in network whose logit is the centre input slice: zoom-equivariant up to interpolation."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, x.shape[1] // 2 : x.shape[1] // 2 + 1]
+
+
+def test_multiscale_prediction_maps_every_zoom_back_onto_the_input_grid():
+    config = ModelConfig(context_slices=1, depth=2)
+    yy, xx = np.mgrid[0:48, 0:64]
+    blob = 6.0 * np.exp(-((yy - 30.0) ** 2 + (xx - 20.0) ** 2) / (2 * 8.0**2)) - 3.0  # off-centre, smooth
+    image = np.repeat(blob[None], 3, axis=0).astype(np.float32)
+    net, device = CentreSliceLogit(), torch.device("cpu")
+    single = predict_probability(net, image, config, device)
+    assert np.array_equal(predict_multiscale(net, config, image, device, [1.0]), single)
+    zoomed = predict_multiscale(net, config, image, device, [1.0, 0.9, 1.1])
+    assert zoomed.shape == image.shape and np.abs(zoomed - single).max() < 0.03
+    # The tolerance is tight enough to catch a zoom mapped back 2 pixels off.
+    assert np.abs(predict_probability(net, np.roll(image, 2, axis=2), config, device) - single).max() > 0.1
+    with pytest.raises(ValueError, match="positive"):
+        predict_multiscale(net, config, image, device, [1.0, 0.0])
