@@ -193,9 +193,10 @@ def train_model(
     """Train on the given patients; returns (checkpoint dict, per-epoch history).
 
     The last `validation_patients` (in sorted order) are held out to choose the best epoch; with
-    none (or too few patients) the last epoch is kept, the one the cosine schedule has annealed. The learning rate follows a cosine over the
-    planned epochs: max_epochs, or, when the epoch times show the wall-clock budget is nearer, as
-    many epochs as fit in it (re-planned after every epoch), so a short budget still ends annealed.
+    none (or too few patients) the last epoch is kept, the one the cosine schedule has annealed.
+    The learning rate follows a cosine over the planned epochs: max_epochs, or, when the epoch
+    times show the wall-clock budget is nearer, as many epochs as fit in it (re-planned after every
+    epoch), so a short budget still ends annealed.
     The schedule depends on the clock only through that integer, so runs whose epoch limit binds
     are bit-for-bit repeatable.
     """

@@ -54,5 +54,5 @@ def test_true_volume_uses_the_header_spacing(real_run):
 
 def test_short_training_already_finds_the_atrium(real_run):
     row = pd.read_csv(real_run / "results/metrics/per_patient.csv").set_index("patient").loc[HELD_OUT]
-    assert row["dice"] > 0.65, row.to_dict()  # 0.754 here after 160 iterations: a regression guard
+    assert row["dice"] > 0.78, row.to_dict()  # 0.844 here after 160 iterations (deterministic): a regression guard
     assert 0.5 < row["volume_pred_ml"] / row["volume_true_ml"] < 2.0
