@@ -1,0 +1,100 @@
+"""Inference-side ablation on a finished cross-validation run: test-time zooms and post-processing.
+
+Reuses the fold checkpoints and slices of a `bench/run_benchmark.py` work folder (no training), so every
+variant is scored on the same 20 held-out cases with the same networks:
+
+    .venv/bin/python bench/inference_ablation.py                       # bench/work/ours, ~10 min on 2 cores
+    .venv/bin/python bench/inference_ablation.py --workdir bench/work/ours --tag 5fold
+
+Writes bench/results/inference-ablation-<date>[-tag].json and .md and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
+from laseg.metrics import dice  # noqa: E402
+from laseg.model import resample_inplane  # noqa: E402
+from laseg.postprocess import PostprocessSettings, postprocess_mask  # noqa: E402
+from laseg.predict import load_model, predict_multiscale  # noqa: E402
+from laseg.slices import load_slices  # noqa: E402
+from laseg.train import prepare_volume  # noqa: E402
+
+DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms (default)", "threshold 0.5, largest component (default)"
+TEST_TIME_SCALES = {"no zoom": [1.0], DEFAULT_SCALES: [1.0, 0.9, 1.1], "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2]}
+POSTPROCESS = {
+    DEFAULT_POSTPROCESS: PostprocessSettings(),
+    "threshold 0.4": PostprocessSettings(threshold=0.4),
+    "threshold 0.6": PostprocessSettings(threshold=0.6),
+    "no component selection": PostprocessSettings(largest_component=False),
+    "closing 2 mm": PostprocessSettings(closing_radius_mm=2.0),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work" / "ours")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = yaml.safe_load((args.workdir / "config.yaml").read_text())
+    patients = [c.patient for c in discover_cases(Path(config["data"]["path"]))]
+    splits = kfold_splits(patients, config["cv"]["folds"])
+
+    dice_by_variant: dict[str, list[float]] = {}
+    seconds_by_scales: dict[str, list[float]] = {}
+    for fold, (_, test_patients) in enumerate(splits):
+        net, model_config, _ = load_model(args.workdir / f"results/cv/fold_{fold}/model.pt", "cpu")
+        for patient in test_patients:
+            stack = load_slices(args.workdir / f"results/slices/{patient}.npz", args.workdir / f"results/slices/{patient}.json")
+            image, _ = prepare_volume(stack, model_config)
+            truth = stack.label.astype(bool)
+            for scales_name, scales in TEST_TIME_SCALES.items():
+                start = time.perf_counter()
+                probability = predict_multiscale(net, model_config, image, torch.device("cpu"), scales)
+                seconds_by_scales.setdefault(scales_name, []).append(time.perf_counter() - start)
+                probability = np.clip(resample_inplane(probability, stack.image.shape[1:], "bilinear"), 0.0, 1.0)
+                # Post-processing variants only on the default zooms: the two axes are independent enough.
+                variants = POSTPROCESS if scales_name == DEFAULT_SCALES else {DEFAULT_POSTPROCESS: POSTPROCESS[DEFAULT_POSTPROCESS]}
+                for pp_name, settings in variants.items():
+                    name = f"{scales_name}; {pp_name}"
+                    mask = postprocess_mask(probability, stack.spacing_zyx_mm, settings)
+                    dice_by_variant.setdefault(name, []).append(dice(mask, truth))
+            print(fold, patient, {k: round(v[-1], 4) for k, v in dice_by_variant.items()}, flush=True)
+
+    lines = ["| test-time zooms; post-processing | Dice mean ± sd (20 cases) | network seconds / volume |", "| --- | --- | --- |"]
+    for name, values in dice_by_variant.items():
+        scales_name = name.split(";")[0]
+        lines.append(f"| {name} | {np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} | {np.mean(seconds_by_scales[scales_name]):.1f} |")
+    table = "\n".join(lines)
+    started = dt.datetime.now(dt.timezone.utc)
+    result = {
+        "date": started.isoformat(timespec="seconds"),
+        "workdir": str(args.workdir),
+        "threads": args.threads,
+        "dice": dice_by_variant,
+        "network_seconds": seconds_by_scales,
+        "table_markdown": table,
+    }
+    out = REPO / "bench" / "results" / f"inference-ablation-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads\n\n{table}\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
