@@ -1,4 +1,5 @@
-"""Inference-side ablation on a finished cross-validation run: test-time zooms and post-processing.
+"""Inference-side ablation on a finished cross-validation run: test-time zooms, mirroring, post-processing,
+and the resolution ceiling of the network's in-plane grid.
 
 Reuses the fold checkpoints and slices of a `bench/run_benchmark.py` work folder (no training), so every
 variant is scored on the same 20 held-out cases with the same networks:
@@ -34,7 +35,9 @@ from laseg.slices import load_slices  # noqa: E402
 from laseg.train import prepare_volume  # noqa: E402
 
 DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms (default)", "threshold 0.5, largest component (default)"
-TEST_TIME_SCALES = {"no zoom": [1.0], DEFAULT_SCALES: [1.0, 0.9, 1.1], "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2]}
+MIRRORED = "no zoom + left-right mirror"
+RESOLUTION_CEILING = "no network: the reference label taken to the network's grid and back"
+TEST_TIME_SCALES = {"no zoom": [1.0], DEFAULT_SCALES: [1.0, 0.9, 1.1], "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2], MIRRORED: [1.0]}
 POSTPROCESS = {
     DEFAULT_POSTPROCESS: PostprocessSettings(),
     "threshold 0.4": PostprocessSettings(threshold=0.4),
@@ -61,11 +64,17 @@ def main() -> None:
         net, model_config, _ = load_model(args.workdir / f"results/cv/fold_{fold}/model.pt", "cpu")
         for patient in test_patients:
             stack = load_slices(args.workdir / f"results/slices/{patient}.npz", args.workdir / f"results/slices/{patient}.json")
-            image, _ = prepare_volume(stack, model_config)
+            image, label_at_network_grid = prepare_volume(stack, model_config)
             truth = stack.label.astype(bool)
+            # The best any network at this in-plane spacing could do, with the same way back to the scan.
+            label_back = resample_inplane(label_at_network_grid.astype(np.float32), stack.image.shape[1:], "bilinear") >= 0.5
+            dice_by_variant.setdefault(RESOLUTION_CEILING, []).append(dice(label_back, truth))
             for scales_name, scales in TEST_TIME_SCALES.items():
                 start = time.perf_counter()
                 probability = predict_multiscale(net, model_config, image, torch.device("cpu"), scales)
+                if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors
+                    mirrored = predict_multiscale(net, model_config, np.ascontiguousarray(image[:, :, ::-1]), torch.device("cpu"), scales)
+                    probability = (probability + mirrored[:, :, ::-1]) / 2
                 seconds_by_scales.setdefault(scales_name, []).append(time.perf_counter() - start)
                 probability = np.clip(resample_inplane(probability, stack.image.shape[1:], "bilinear"), 0.0, 1.0)
                 # Post-processing variants only on the default zooms: the two axes are independent enough.
@@ -78,8 +87,8 @@ def main() -> None:
 
     lines = ["| test-time zooms; post-processing | Dice mean ± sd (20 cases) | network seconds / volume |", "| --- | --- | --- |"]
     for name, values in dice_by_variant.items():
-        scales_name = name.split(";")[0]
-        lines.append(f"| {name} | {np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} | {np.mean(seconds_by_scales[scales_name]):.1f} |")
+        seconds = seconds_by_scales.get(name.split(";")[0])
+        lines.append(f"| {name} | {np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} | {f'{np.mean(seconds):.1f}' if seconds else '–'} |")
     table = "\n".join(lines)
     started = dt.datetime.now(dt.timezone.utc)
     result = {
