@@ -1,5 +1,5 @@
 """Inference-side ablation on a finished cross-validation run: test-time zooms, mirroring, post-processing,
-and the resolution ceiling of the network's in-plane grid.
+the network's memory layout, and the resolution ceiling of its in-plane grid.
 
 Reuses the fold checkpoints and slices of a `bench/run_benchmark.py` work folder (no training), so every
 variant is scored on the same 20 held-out cases with the same networks:
@@ -36,8 +36,9 @@ from laseg.train import prepare_volume  # noqa: E402
 
 DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms (default)", "threshold 0.5, largest component (default)"
 MIRRORED = "no zoom + left-right mirror"
+CONTIGUOUS = "no zoom, contiguous memory layout (channels_last off)"
 RESOLUTION_CEILING = "no network: the reference label taken to the network's grid and back"
-TEST_TIME_SCALES = {"no zoom": [1.0], DEFAULT_SCALES: [1.0, 0.9, 1.1], "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2], MIRRORED: [1.0]}
+TEST_TIME_SCALES = {"no zoom": [1.0], DEFAULT_SCALES: [1.0, 0.9, 1.1], "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2], MIRRORED: [1.0], CONTIGUOUS: [1.0]}
 POSTPROCESS = {
     DEFAULT_POSTPROCESS: PostprocessSettings(),
     "threshold 0.4": PostprocessSettings(threshold=0.4),
@@ -70,6 +71,8 @@ def main() -> None:
             label_back = resample_inplane(label_at_network_grid.astype(np.float32), stack.image.shape[1:], "bilinear") >= 0.5
             dice_by_variant.setdefault(RESOLUTION_CEILING, []).append(dice(label_back, truth))
             for scales_name, scales in TEST_TIME_SCALES.items():
+                # load_model returns the network channels_last; this row times the layout it replaced.
+                net = net.to(memory_format=torch.contiguous_format if scales_name == CONTIGUOUS else torch.channels_last)
                 start = time.perf_counter()
                 probability = predict_multiscale(net, model_config, image, torch.device("cpu"), scales)
                 if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors

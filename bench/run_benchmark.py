@@ -63,6 +63,8 @@ def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, core
         "train_minutes_per_fold": [round(float(m), 2) for m in fold_rows["train_minutes"]],
         "inference_s_per_volume": float(predict_bench["s"].mean()),
         "peak_rss_mb_train": float(max(b["max_rss"].max() for b in train_bench)),
+        # Epochs run, and the validation curve when there is one: what epoch selection would gain.
+        "history_per_fold": {k: pd.read_csv(workdir / h).to_dict(orient="records") for k, h in zip(folds, histories)},
         "per_case": per_case.to_dict(orient="records"),
     }
 

@@ -33,7 +33,7 @@ def load_model(path: str | Path, device: str = "auto") -> tuple[UNet2D, ModelCon
     except RuntimeError as err:
         raise InputError(f"{path}: weights do not fit the stored model config ({str(err).splitlines()[0]})") from None
     torch_device = select_device(device)
-    # channels_last: the layout training used; 1.5x faster convolutions on CPU (measured, 2 cores).
+    # channels_last: the layout training used; 1.5x faster on 2 CPU cores (bench/inference_ablation.py).
     return net.to(torch_device).to(memory_format=torch.channels_last).eval(), config, checkpoint
 
 
