@@ -37,7 +37,8 @@ from laseg.train import prepare_volume  # noqa: E402
 DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms (default)", "threshold 0.5, largest component (default)"
 MIRRORED = "no zoom + left-right mirror"
 CONTIGUOUS = "no zoom, contiguous memory layout (channels_last off)"
-RESOLUTION_CEILING = "no network: the reference label taken to the network's grid and back"
+RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as 0/1 and back"
+SOFT_RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as area fractions and back"
 TEST_TIME_SCALES = {"no zoom": [1.0], DEFAULT_SCALES: [1.0, 0.9, 1.1], "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2], MIRRORED: [1.0], CONTIGUOUS: [1.0]}
 POSTPROCESS = {
     DEFAULT_POSTPROCESS: PostprocessSettings(),
@@ -68,8 +69,11 @@ def main() -> None:
             image, label_at_network_grid = prepare_volume(stack, model_config)
             truth = stack.label.astype(bool)
             # The best any network at this in-plane spacing could do, with the same way back to the scan.
-            label_back = resample_inplane(label_at_network_grid.astype(np.float32), stack.image.shape[1:], "bilinear") >= 0.5
-            dice_by_variant.setdefault(RESOLUTION_CEILING, []).append(dice(label_back, truth))
+            # 0/1 is what training used before train.soft_labels; the area fractions are what it uses now.
+            for name, label_at_grid in ((RESOLUTION_CEILING, (label_at_network_grid >= 0.5).astype(np.float32)),
+                                        (SOFT_RESOLUTION_CEILING, label_at_network_grid)):
+                label_back = resample_inplane(label_at_grid, stack.image.shape[1:], "bilinear") >= 0.5
+                dice_by_variant.setdefault(name, []).append(dice(label_back, truth))
             for scales_name, scales in TEST_TIME_SCALES.items():
                 # load_model returns the network channels_last; this row times the layout it replaced.
                 net = net.to(memory_format=torch.contiguous_format if scales_name == CONTIGUOUS else torch.channels_last)

@@ -49,6 +49,7 @@ class TrainSettings:
     foreground_fraction: float = 0.6  # share of crops centred on the left atrium
     augment: bool = True
     validation_patients: int = 0  # held out of the training patients to pick the best epoch; 0: keep the last
+    soft_labels: bool = True  # targets are each pixel's atrium area fraction at the network grid; False: 0/1
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # 0: leave torch's default
@@ -60,21 +61,24 @@ class PreparedVolume:
 
     patient: str
     image: np.ndarray  # (z, y, x) float32
-    label: np.ndarray  # (z, y, x) uint8
+    target: np.ndarray  # (z, y, x) float32 in [0, 1]: the training target, soft or 0/1
+    mask: np.ndarray = field(init=False)  # target >= 0.5: where crops are centred, what validation scores
     foreground_slices: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        self.foreground_slices = np.flatnonzero(self.label.reshape(len(self.label), -1).any(axis=1))
+        self.mask = self.target >= 0.5
+        self.foreground_slices = np.flatnonzero(self.mask.reshape(len(self.mask), -1).any(axis=1))
 
 
 def prepare_volume(stack: SliceStack, config: ModelConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    """Normalise and resample a slice stack to the model's grid (the label by area, then 0/1)."""
+    """Normalise and resample a slice stack to the model's grid; the label becomes each pixel's area
+    fraction of atrium (float32, 0..1), which keeps the sub-pixel boundary the coarser grid would lose."""
     shape_yx = inplane_shape(stack.image.shape[1:], stack.spacing_zyx_mm[1:], config.inplane_spacing_mm)
     image = resample_inplane(normalize_intensity(stack.image), shape_yx, "area")
-    label = None
+    fraction = None
     if stack.label is not None:
-        label = (resample_inplane(stack.label.astype(np.float32), shape_yx, "area") >= 0.5).astype(np.uint8)
-    return image, label
+        fraction = np.clip(resample_inplane(stack.label.astype(np.float32), shape_yx, "area"), 0.0, 1.0)
+    return image, fraction
 
 
 def _crop_origin(n: int, patch: int, centre: int | None, rng: np.random.Generator) -> int:
@@ -99,13 +103,13 @@ def sample_batch(
         z = int(rng.choice(vol.foreground_slices)) if on_atrium else int(rng.integers(len(vol.image)))
         centre_y = centre_x = None
         if on_atrium:
-            ys, xs = np.nonzero(vol.label[z])
+            ys, xs = np.nonzero(vol.mask[z])
             pick = int(rng.integers(len(ys)))
             centre_y, centre_x = int(ys[pick]), int(xs[pick])
         ny, nx = vol.image.shape[1:]
         y0, x0 = _crop_origin(ny, patch, centre_y, rng), _crop_origin(nx, patch, centre_x, rng)
         crop_image = context_stack(vol.image, np.array([z]), config.context_slices)[0, :, y0 : y0 + patch, x0 : x0 + patch]
-        crop_label = vol.label[z, y0 : y0 + patch, x0 : x0 + patch]
+        crop_label = vol.target[z, y0 : y0 + patch, x0 : x0 + patch]
         h, w = crop_label.shape
         # Volumes smaller than the patch sit in the middle of a background-valued canvas.
         oy, ox = (patch - h) // 2, (patch - w) // 2
@@ -115,8 +119,13 @@ def sample_batch(
     return images, labels
 
 
-def augment_batch(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Small rotations/scalings and intensity changes; no flips, since left and right atria differ."""
+def augment_batch(
+    images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, soft_labels: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Small rotations/scalings and intensity changes; no flips, since left and right atria differ.
+
+    Labels are interpolated bilinearly; 0/1 targets are thresholded back to 0/1, soft ones stay soft.
+    """
     n = images.shape[0]
     device = images.device
 
@@ -130,7 +139,9 @@ def augment_batch(images: torch.Tensor, labels: torch.Tensor, generator: torch.G
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     background = images.amin(dim=(1, 2, 3), keepdim=True)
     images = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + background
-    labels = (F.grid_sample(labels, grid, mode="bilinear", padding_mode="zeros", align_corners=False) >= 0.5).float()
+    labels = F.grid_sample(labels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if not soft_labels:
+        labels = (labels >= 0.5).float()
     gain = uniform(0.85, 1.15).view(n, 1, 1, 1)
     shift = uniform(-0.15, 0.15).view(n, 1, 1, 1)
     noise = 0.05 * torch.randn(images.shape, generator=generator, device="cpu").to(device)
@@ -209,10 +220,11 @@ def train_model(
 
     prepared = []
     for stack in sorted(train_stacks, key=lambda s: s.patient):
-        image, label = prepare_volume(stack, config)
-        if label is None:
+        image, fraction = prepare_volume(stack, config)
+        if fraction is None:
             raise ValueError(f"patient {stack.patient}: training needs a label")
-        prepared.append(PreparedVolume(stack.patient, image, label))
+        target = fraction if settings.soft_labels else (fraction >= 0.5).astype(np.float32)
+        prepared.append(PreparedVolume(stack.patient, image, target))
     n_val = settings.validation_patients if len(prepared) > settings.validation_patients else 0
     train_volumes, val_volumes = (prepared[:-n_val], prepared[-n_val:]) if n_val else (prepared, [])
     log(f"device {device}; training on {[v.patient for v in train_volumes]}, validating on {[v.patient for v in val_volumes]}")
@@ -238,7 +250,7 @@ def train_model(
             images_np, labels_np = sample_batch(train_volumes, settings, config, rng)
             images, labels = torch.from_numpy(images_np).to(device), torch.from_numpy(labels_np).to(device)
             if settings.augment:
-                images, labels = augment_batch(images, labels, generator)
+                images, labels = augment_batch(images, labels, generator, settings.soft_labels)
             images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = net(images)
@@ -250,7 +262,7 @@ def train_model(
         train_loss = float(np.mean(losses))
         val_dice = float("nan")
         if val_volumes:
-            val_dice = float(np.mean([dice_score(predict_probability(net, v.image, config, device) >= 0.5, v.label) for v in val_volumes]))
+            val_dice = float(np.mean([dice_score(predict_probability(net, v.image, config, device) >= 0.5, v.mask) for v in val_volumes]))
         elapsed = time.perf_counter() - start
         history.append({"epoch": epoch, "train_loss": train_loss, "val_dice": val_dice, "seconds": elapsed, "lr": optimizer.param_groups[0]["lr"]})
         epoch_seconds.append(elapsed - sum(epoch_seconds))

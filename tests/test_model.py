@@ -10,7 +10,16 @@ from laseg.io import Geometry, InputError
 from laseg.model import ModelConfig, UNet2D, context_stack, normalize_intensity, pad_to_multiple, resample_inplane
 from laseg.predict import load_model, predict_multiscale, predict_stack
 from laseg.slices import SliceStack
-from laseg.train import CHECKPOINT_FORMAT, TrainSettings, bce_dice_loss, predict_probability, save_checkpoint, train_model
+from laseg.train import (
+    CHECKPOINT_FORMAT,
+    TrainSettings,
+    augment_batch,
+    bce_dice_loss,
+    predict_probability,
+    prepare_volume,
+    save_checkpoint,
+    train_model,
+)
 
 
 def test_unet_keeps_the_slice_size():
@@ -53,6 +62,24 @@ def tiny_stack(direction=(0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)) -> Slic
     image[label == 1] += 3
     geometry = Geometry((40, 32, 6), (2.0, 2.5, 3.0), (1.0, 2.0, 3.0), direction)
     return SliceStack("tiny", image, label, geometry, (3.0, 2.5, 2.0))
+
+
+def test_labels_reach_the_network_grid_as_area_fractions_and_stay_soft_through_augmentation():
+    stack = tiny_stack()  # x spacing 2.0 mm onto the 2.5 mm grid: the atrium's x edges fall inside pixels
+    config = ModelConfig(base_channels=4, depth=2, context_slices=1, inplane_spacing_mm=2.5)
+    _, fraction = prepare_volume(stack, config)
+    assert fraction.dtype == np.float32 and fraction.min() >= 0 and fraction.max() <= 1
+    assert ((fraction > 0.05) & (fraction < 0.95)).any()  # partial-volume pixels, not 0/1
+    native_mm2, grid_mm2 = 2.5 * 2.0, (40 * 2.5 / fraction.shape[1]) * (32 * 2.0 / fraction.shape[2])
+    assert fraction.sum() * grid_mm2 == pytest.approx(stack.label.sum() * native_mm2, rel=1e-4)  # area kept
+
+    labels = torch.from_numpy(fraction[None, 2:3]).repeat(4, 1, 1, 1)
+    images = torch.randn(4, 3, *fraction.shape[1:])
+    _, soft = augment_batch(images, labels, torch.Generator().manual_seed(0), soft_labels=True)
+    _, binary = augment_batch(images, labels, torch.Generator().manual_seed(0), soft_labels=False)
+    assert ((soft > 0.05) & (soft < 0.95)).any()
+    assert set(binary.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(binary, (soft >= 0.5).float())  # same draw: thresholding is the only difference
 
 
 def test_training_and_inference_return_a_probability_on_the_source_grid(tmp_path):
