@@ -40,6 +40,9 @@ def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, core
     config["data"] = {"source": "folder", "path": str(DATA)}
     config.setdefault("train", {}).update(budget_minutes=budget, max_epochs=100_000, threads=cores)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    # The settings that ran, defaults included, so a result file still says what it measured after the defaults move.
+    defaults = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    settings = {section: {**defaults[section], **config.get(section, {})} for section in ("model", "train", "predict", "postprocess")}
     splits = kfold_splits([c.patient for c in discover_cases(DATA)], config["cv"]["folds"])
     metrics = [f"results/cv/fold_{k}/metrics/{p}.json" for k in folds for p in splits[k][1]]
     histories = [f"results/cv/fold_{k}/history.csv" for k in folds]
@@ -55,6 +58,7 @@ def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, core
     return {
         "recipe": recipe,
         "description": RECIPES[recipe],
+        "settings": settings,
         "folds": folds,
         "dice_mean": float(per_case["dice"].mean()),
         "dice_sd": float(per_case["dice"].std(ddof=1)),

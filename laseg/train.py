@@ -49,7 +49,7 @@ class TrainSettings:
     foreground_fraction: float = 0.6  # share of crops centred on the left atrium
     augment: bool = True
     validation_patients: int = 0  # held out of the training patients to pick the best epoch; 0: keep the last
-    soft_labels: bool = True  # targets are each pixel's atrium area fraction at the network grid; False: 0/1
+    soft_labels: bool = False  # True: targets are each pixel's atrium area fraction at the network grid, not 0/1
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # 0: leave torch's default
@@ -120,7 +120,7 @@ def sample_batch(
 
 
 def augment_batch(
-    images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, soft_labels: bool = True
+    images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, soft_labels: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Small rotations/scalings and intensity changes; no flips, since left and right atria differ.
 
