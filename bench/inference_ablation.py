@@ -69,7 +69,7 @@ def main() -> None:
             image, label_at_network_grid = prepare_volume(stack, model_config)
             truth = stack.label.astype(bool)
             # The best any network at this in-plane spacing could do, with the same way back to the scan.
-            # 0/1 is what training used before train.soft_labels; the area fractions are what it uses now.
+            # 0/1 targets are the default; area fractions are what train.soft_labels: true trains on.
             for name, label_at_grid in ((RESOLUTION_CEILING, (label_at_network_grid >= 0.5).astype(np.float32)),
                                         (SOFT_RESOLUTION_CEILING, label_at_network_grid)):
                 label_back = resample_inplane(label_at_grid, stack.image.shape[1:], "bilinear") >= 0.5
