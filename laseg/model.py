@@ -10,6 +10,25 @@ import torch.nn.functional as F
 from torch import nn
 
 
+# Axis order of each view's slice stack, from the canonical (z, y, x) LPS arrays: slices along axis 0.
+VIEW_AXES: dict[str, tuple[int, int, int]] = {"axial": (0, 1, 2), "coronal": (1, 0, 2), "sagittal": (2, 0, 1)}
+
+
+def to_view(volume: np.ndarray, view: str) -> np.ndarray:
+    """The canonical (z, y, x) volume as a stack of `view` slices (a transpose, so exactly invertible)."""
+    return np.ascontiguousarray(volume.transpose(VIEW_AXES[view]))
+
+
+def from_view(volume: np.ndarray, view: str) -> np.ndarray:
+    """Undo to_view: a `view` slice stack back to canonical (z, y, x)."""
+    return np.ascontiguousarray(volume.transpose(np.argsort(VIEW_AXES[view])))
+
+
+def view_spacing(spacing_zyx_mm: tuple[float, float, float], view: str) -> tuple[float, float, float]:
+    """Spacing of the `view` stack's axes: (between slices, rows, columns)."""
+    return tuple(spacing_zyx_mm[axis] for axis in VIEW_AXES[view])  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild the network and feed it; stored inside every checkpoint."""
@@ -18,6 +37,16 @@ class ModelConfig:
     base_channels: int = 16  # width of the first level, doubling per level
     depth: int = 4  # number of 2x downsamplings
     inplane_spacing_mm: float = 2.5  # slices are resampled to this in-plane spacing before the net
+    # Slicing planes the one network is trained on and predicts in; the mean over several views is a
+    # 3D consensus that 2D slices alone lack. A checkpoint without the key is axial-only.
+    views: tuple[str, ...] = ("axial",)
+
+    def __post_init__(self) -> None:
+        views = tuple(self.views)
+        unknown = [v for v in views if v not in VIEW_AXES]
+        if not views or unknown or len(set(views)) != len(views):
+            raise ValueError(f"model.views must be distinct names from {sorted(VIEW_AXES)}, got {list(self.views)}")
+        object.__setattr__(self, "views", views)
 
     @property
     def in_channels(self) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from laseg.io import InputError, from_canonical
-from laseg.model import ModelConfig, UNet2D, resample_inplane, select_device
+from laseg.model import VIEW_AXES, ModelConfig, UNet2D, from_view, resample_inplane, select_device
 from laseg.slices import SliceStack
 from laseg.train import CHECKPOINT_FORMAT, predict_probability, prepare_volume
 
@@ -61,8 +61,11 @@ def predict_stack(
 ) -> np.ndarray:
     """Left-atrium probability for every voxel of the source scan, (z, y, x) in the file's own order."""
     device = device or next(net.parameters()).device
-    image, _ = prepare_volume(stack, config)
-    probability = predict_multiscale(net, config, image, device, scales)
-    native_yx = stack.image.shape[1:]
-    probability = np.clip(resample_inplane(probability, native_yx, "bilinear"), 0.0, 1.0)
+    probability = np.zeros(stack.image.shape, np.float32)
+    for view in config.views:
+        image, _ = prepare_volume(stack, config, view)
+        native_yx = tuple(stack.image.shape[axis] for axis in VIEW_AXES[view][1:])
+        view_probability = resample_inplane(predict_multiscale(net, config, image, device, scales), native_yx, "bilinear")
+        probability += from_view(view_probability, view)
+    probability = np.clip(probability / len(config.views), 0.0, 1.0)
     return from_canonical(probability.astype(np.float32), stack.source_geometry)

@@ -28,6 +28,8 @@ from laseg.model import (
     pad_to_multiple,
     resample_inplane,
     select_device,
+    to_view,
+    view_spacing,
 )
 from laseg.slices import SliceStack
 
@@ -70,14 +72,15 @@ class PreparedVolume:
         self.foreground_slices = np.flatnonzero(self.mask.reshape(len(self.mask), -1).any(axis=1))
 
 
-def prepare_volume(stack: SliceStack, config: ModelConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    """Normalise and resample a slice stack to the model's grid; the label becomes each pixel's area
-    fraction of atrium (float32, 0..1), which keeps the sub-pixel boundary the coarser grid would lose."""
-    shape_yx = inplane_shape(stack.image.shape[1:], stack.spacing_zyx_mm[1:], config.inplane_spacing_mm)
-    image = resample_inplane(normalize_intensity(stack.image), shape_yx, "area")
+def prepare_volume(stack: SliceStack, config: ModelConfig, view: str = "axial") -> tuple[np.ndarray, np.ndarray | None]:
+    """Normalise and resample a slice stack, sliced as `view`, to the model's grid; the label becomes each
+    pixel's area fraction of atrium (float32, 0..1), which keeps the sub-pixel boundary the coarser grid would lose."""
+    image = to_view(stack.image, view)
+    shape_yx = inplane_shape(image.shape[1:], view_spacing(stack.spacing_zyx_mm, view)[1:], config.inplane_spacing_mm)
+    image = resample_inplane(normalize_intensity(image), shape_yx, "area")
     fraction = None
     if stack.label is not None:
-        fraction = np.clip(resample_inplane(stack.label.astype(np.float32), shape_yx, "area"), 0.0, 1.0)
+        fraction = np.clip(resample_inplane(to_view(stack.label, view).astype(np.float32), shape_yx, "area"), 0.0, 1.0)
     return image, fraction
 
 
@@ -218,16 +221,23 @@ def train_model(
         torch.set_num_threads(settings.threads)
     device = select_device(settings.device)
 
-    prepared = []
+    # One prepared volume per patient and view: a batch draws patients and views alike at random.
+    prepared: list[list[PreparedVolume]] = []
     for stack in sorted(train_stacks, key=lambda s: s.patient):
-        image, fraction = prepare_volume(stack, config)
-        if fraction is None:
+        if stack.label is None:
             raise ValueError(f"patient {stack.patient}: training needs a label")
-        target = fraction if settings.soft_labels else (fraction >= 0.5).astype(np.float32)
-        prepared.append(PreparedVolume(stack.patient, image, target))
+        views = []
+        for view in config.views:
+            image, fraction = prepare_volume(stack, config, view)
+            target = fraction if settings.soft_labels else (fraction >= 0.5).astype(np.float32)
+            views.append(PreparedVolume(stack.patient, image, target))
+        prepared.append(views)
     n_val = settings.validation_patients if len(prepared) > settings.validation_patients else 0
-    train_volumes, val_volumes = (prepared[:-n_val], prepared[-n_val:]) if n_val else (prepared, [])
-    log(f"device {device}; training on {[v.patient for v in train_volumes]}, validating on {[v.patient for v in val_volumes]}")
+    train_patients, val_patients = (prepared[:-n_val], prepared[-n_val:]) if n_val else (prepared, [])
+    train_volumes = [volume for views in train_patients for volume in views]
+    val_volumes = [volume for views in val_patients for volume in views]
+    train_names, val_names = [views[0].patient for views in train_patients], [views[0].patient for views in val_patients]
+    log(f"device {device}; views {list(config.views)}; training on {train_names}, validating on {val_names}")
 
     net = UNet2D(config).to(device).to(memory_format=torch.channels_last)
     optimizer_class = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[settings.optimizer]
@@ -294,8 +304,8 @@ def train_model(
             "resampling": "area to the model grid, bilinear back",
         },
         "train_settings": asdict(settings),
-        "train_patients": [v.patient for v in train_volumes],
-        "validation_patients": [v.patient for v in val_volumes],
+        "train_patients": train_names,
+        "validation_patients": val_names,
         "best_epoch": best_epoch,
         "device": str(device),
         "versions": library_versions(),

@@ -7,7 +7,18 @@ import pytest
 import torch
 
 from laseg.io import Geometry, InputError
-from laseg.model import ModelConfig, UNet2D, context_stack, normalize_intensity, pad_to_multiple, resample_inplane
+from laseg.model import (
+    VIEW_AXES,
+    ModelConfig,
+    UNet2D,
+    context_stack,
+    from_view,
+    normalize_intensity,
+    pad_to_multiple,
+    resample_inplane,
+    to_view,
+    view_spacing,
+)
 from laseg.predict import load_model, predict_multiscale, predict_stack
 from laseg.slices import SliceStack
 from laseg.train import (
@@ -82,8 +93,9 @@ def test_labels_reach_the_network_grid_as_area_fractions_and_stay_soft_through_a
     assert torch.equal(binary, (soft >= 0.5).float())  # same draw: thresholding is the only difference
 
 
-def test_training_and_inference_return_a_probability_on_the_source_grid(tmp_path):
-    config = ModelConfig(base_channels=4, depth=2, context_slices=1, inplane_spacing_mm=2.5)
+@pytest.mark.parametrize("views", [("axial",), ("axial", "coronal", "sagittal")])
+def test_training_and_inference_return_a_probability_on_the_source_grid(tmp_path, views):
+    config = ModelConfig(base_channels=4, depth=2, context_slices=1, inplane_spacing_mm=2.5, views=views)
     settings = TrainSettings(max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_px=16, validation_patients=0)
     checkpoint, history = train_model([tiny_stack()], config, settings, log=lambda line: None)
     assert [h["epoch"] for h in history] == [1, 2]
@@ -137,3 +149,34 @@ def test_multiscale_prediction_maps_every_zoom_back_onto_the_input_grid():
     assert np.abs(predict_probability(net, np.roll(image, 2, axis=2), config, device) - single).max() > 0.1
     with pytest.raises(ValueError, match="positive"):
         predict_multiscale(net, config, image, device, [1.0, 0.0])
+
+
+def test_views_are_exact_transposes_with_their_own_spacing():
+    volume = np.random.default_rng(0).random((5, 7, 9)).astype(np.float32)
+    for view in VIEW_AXES:
+        assert np.array_equal(from_view(to_view(volume, view), view), volume)
+    assert to_view(volume, "coronal").shape == (7, 5, 9) and to_view(volume, "sagittal").shape == (9, 5, 7)
+    assert view_spacing((3.0, 2.5, 2.0), "sagittal") == (2.0, 3.0, 2.5)
+    assert ModelConfig(views=["axial", "coronal"]).views == ("axial", "coronal")
+    for bad in (["axial", "oblique"], [], ["axial", "axial"]):
+        with pytest.raises(ValueError, match="model.views"):
+            ModelConfig(views=bad)
+
+
+def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
+    # A smooth off-centre blob, anisotropic spacing, and a network whose logit is its centre input
+    # slice: every view must then return (nearly) the same probability at the same voxels.
+    zz, yy, xx = np.mgrid[0:12, 0:40, 0:32]
+    blob = 6.0 * np.exp(-(((zz - 4.0) * 3.0) ** 2 + ((yy - 25.0) * 2.5) ** 2 + ((xx - 10.0) * 2.0) ** 2) / (2 * 14.0**2)) - 3.0
+    geometry = Geometry((32, 40, 12), (2.0, 2.5, 3.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    stack = SliceStack("blob", blob.astype(np.float32), None, geometry, (3.0, 2.5, 2.0))
+    net = CentreSliceLogit()
+    per_view = {view: predict_stack(net, ModelConfig(context_slices=1, depth=2, views=(view,)), stack, torch.device("cpu")) for view in VIEW_AXES}
+    for view in ("coronal", "sagittal"):
+        assert per_view[view].shape == per_view["axial"].shape
+        assert np.abs(per_view[view] - per_view["axial"]).max() < 0.05
+    # The tolerance catches a view put back one voxel off along any axis.
+    for axis in range(3):
+        assert np.abs(np.roll(per_view["axial"], 1, axis=axis) - per_view["axial"]).max() > 0.05
+    mean = predict_stack(net, ModelConfig(context_slices=1, depth=2, views=tuple(VIEW_AXES)), stack, torch.device("cpu"))
+    assert np.allclose(mean, np.mean(list(per_view.values()), axis=0), atol=1e-5)
