@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from scipy import ndimage
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.result_files import write_result  # noqa: E402
 from laseg.io import read_volume  # noqa: E402
 
 DATA = (REPO / ".." / "shared" / "data" / "msd_task02_heart").resolve()
@@ -76,9 +76,8 @@ def main() -> None:
         lines.append(f"| {kind} | {n / total['reference_voxels']:.3f} | {total[f'{kind}_near_surface'] / n:.2f} | {total[f'{kind}_at_ends'] / n:.2f} |")
     table = "\n".join(lines)
     print(table)
-    out = REPO / "bench" / "results" / f"error-analysis-{dt.date.today()}{'-' + args.tag if args.tag else ''}"
-    out.with_suffix(".json").write_text(json.dumps({"workdir": args.workdir.name, "near_mm": args.near_mm, "end_fraction": args.end_fraction, "total": total, "per_case": rows}, indent=2) + "\n")
-    out.with_suffix(".md").write_text(table + "\n")
+    record = {"workdir": args.workdir.name, "near_mm": args.near_mm, "end_fraction": args.end_fraction, "total": total, "per_case": rows}
+    write_result("error-analysis", args.tag, dt.date.today(), record, table)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,9 +25,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.result_files import write_result  # noqa: E402
 from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
 from laseg.metrics import dice  # noqa: E402
-from laseg.model import resample_inplane  # noqa: E402
+from laseg.model import from_view, in_view_order, resample_inplane  # noqa: E402
 from laseg.postprocess import PostprocessSettings, postprocess_mask  # noqa: E402
 from laseg.predict import load_model, predict_multiscale  # noqa: E402
 from laseg.slices import load_slices  # noqa: E402
@@ -66,24 +66,31 @@ def main() -> None:
         net, model_config, _ = load_model(args.workdir / f"results/cv/fold_{fold}/model.pt", "cpu")
         for patient in test_patients:
             stack = load_slices(args.workdir / f"results/slices/{patient}.npz", args.workdir / f"results/slices/{patient}.json")
-            image, label_at_network_grid = prepare_volume(stack, model_config)
+            prepared = {view: prepare_volume(stack, model_config, view) for view in model_config.views}
             truth = stack.label.astype(bool)
-            # The best any network at this in-plane spacing could do, with the same way back to the scan.
-            # 0/1 targets are the default; area fractions are what train.soft_labels: true trains on.
+            # The best any network at this in-plane spacing could do, with the same way back to the scan
+            # (in the first view's slices). 0/1 targets are the default; area fractions are what
+            # train.soft_labels: true trains on.
+            first_view = model_config.views[0]
+            label_at_network_grid = prepared[first_view][1]
             for name, label_at_grid in ((RESOLUTION_CEILING, (label_at_network_grid >= 0.5).astype(np.float32)),
                                         (SOFT_RESOLUTION_CEILING, label_at_network_grid)):
-                label_back = resample_inplane(label_at_grid, stack.image.shape[1:], "bilinear") >= 0.5
-                dice_by_variant.setdefault(name, []).append(dice(label_back, truth))
+                label_back = resample_inplane(label_at_grid, in_view_order(stack.image.shape, first_view)[1:], "bilinear")
+                dice_by_variant.setdefault(name, []).append(dice(from_view(label_back, first_view) >= 0.5, truth))
             for scales_name, scales in TEST_TIME_SCALES.items():
                 # load_model returns the network channels_last; this row times the layout it replaced.
                 net = net.to(memory_format=torch.contiguous_format if scales_name == CONTIGUOUS else torch.channels_last)
                 start = time.perf_counter()
-                probability = predict_multiscale(net, model_config, image, torch.device("cpu"), scales)
-                if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors
-                    mirrored = predict_multiscale(net, model_config, np.ascontiguousarray(image[:, :, ::-1]), torch.device("cpu"), scales)
-                    probability = (probability + mirrored[:, :, ::-1]) / 2
+                probability = np.zeros(stack.image.shape, np.float32)
+                for view, (image, _) in prepared.items():  # the mean over the model's views, as predict_stack
+                    view_probability = predict_multiscale(net[view], model_config, image, torch.device("cpu"), scales)
+                    if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors
+                        mirrored = predict_multiscale(net[view], model_config, np.ascontiguousarray(image[:, :, ::-1]), torch.device("cpu"), scales)
+                        view_probability = (view_probability + mirrored[:, :, ::-1]) / 2
+                    view_probability = resample_inplane(view_probability, in_view_order(stack.image.shape, view)[1:], "bilinear")
+                    probability += from_view(view_probability, view) / len(prepared)
                 seconds_by_scales.setdefault(scales_name, []).append(time.perf_counter() - start)
-                probability = np.clip(resample_inplane(probability, stack.image.shape[1:], "bilinear"), 0.0, 1.0)
+                probability = np.clip(probability, 0.0, 1.0)
                 # Post-processing variants only on the default zooms: the two axes are independent enough.
                 variants = POSTPROCESS if scales_name == DEFAULT_SCALES else {DEFAULT_POSTPROCESS: POSTPROCESS[DEFAULT_POSTPROCESS]}
                 for pp_name, settings in variants.items():
@@ -106,9 +113,7 @@ def main() -> None:
         "network_seconds": seconds_by_scales,
         "table_markdown": table,
     }
-    out = REPO / "bench" / "results" / f"inference-ablation-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads\n\n{table}\n")
+    write_result("inference-ablation", args.tag, started, result, f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads\n\n{table}")
     print(table)
 
 

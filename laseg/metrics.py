@@ -184,6 +184,13 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False)
         table.to_csv(tmp, index=index, float_format="%.10g")
 
 
+def training_minutes(history: pd.DataFrame) -> float:
+    """Wall-clock training minutes from a history table: each view's network counts from 0 seconds,
+    so the total is the sum of every view's last elapsed time."""
+    groups = history.groupby("view", sort=False) if "view" in history.columns else [(None, history)]
+    return sum(float(rows["seconds"].iloc[-1]) for _, rows in groups) / 60.0
+
+
 def cross_validation_tables(case_json_paths: list[str], history_paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-case table with its fold, and per-fold means plus training minutes; the last row is the mean.
 
@@ -194,9 +201,7 @@ def cross_validation_tables(case_json_paths: list[str], history_paths: list[str]
         fold = int(Path(path).parent.parent.name.removeprefix("fold_"))
         rows.append({"fold": fold, **json.loads(Path(path).read_text())})
     per_case = pd.DataFrame(rows).sort_values(["fold", "patient"]).reset_index(drop=True)
-    minutes = {
-        int(Path(p).parent.name.removeprefix("fold_")): float(pd.read_csv(p)["seconds"].iloc[-1]) / 60.0 for p in history_paths
-    }
+    minutes = {int(Path(p).parent.name.removeprefix("fold_")): training_minutes(pd.read_csv(p)) for p in history_paths}
     per_fold = per_case.groupby("fold").agg(
         n_cases=("patient", "count"), dice=("dice", "mean"), hd95_mm=("hd95_mm", "mean"), assd_mm=("assd_mm", "mean")
     )

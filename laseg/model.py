@@ -24,9 +24,10 @@ def from_view(volume: np.ndarray, view: str) -> np.ndarray:
     return np.ascontiguousarray(volume.transpose(np.argsort(VIEW_AXES[view])))
 
 
-def view_spacing(spacing_zyx_mm: tuple[float, float, float], view: str) -> tuple[float, float, float]:
-    """Spacing of the `view` stack's axes: (between slices, rows, columns)."""
-    return tuple(spacing_zyx_mm[axis] for axis in VIEW_AXES[view])  # type: ignore[return-value]
+def in_view_order(values_zyx: tuple, view: str) -> tuple:
+    """A per-axis (z, y, x) triple, e.g. spacing or shape, in the `view` stack's axis order:
+    (between slices, rows, columns)."""
+    return tuple(values_zyx[axis] for axis in VIEW_AXES[view])
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ class ModelConfig:
     base_channels: int = 16  # width of the first level, doubling per level
     depth: int = 4  # number of 2x downsamplings
     inplane_spacing_mm: float = 2.5  # slices are resampled to this in-plane spacing before the net
-    # Slicing planes the one network is trained on and predicts in; the mean over several views is a
-    # 3D consensus that 2D slices alone lack. A checkpoint without the key is axial-only.
+    # Slicing planes, one network each (trained one after the other, each with the full training
+    # budget); the mean of their probabilities is a 3D consensus that slices of one plane lack.
     views: tuple[str, ...] = ("axial",)
 
     def __post_init__(self) -> None:
@@ -100,6 +101,17 @@ class UNet2D(nn.Module):
         for up, conv, skip in zip(self.up, self.up_conv, reversed(skips)):
             x = conv(torch.cat([up(x), skip], dim=1))
         return self.head(x)
+
+
+class ViewNetworks(nn.Module):
+    """One U-Net per slicing view, keyed by view name; inference averages their probabilities."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.networks = nn.ModuleDict({view: UNet2D(config) for view in config.views})
+
+    def __getitem__(self, view: str) -> UNet2D:
+        return self.networks[view]  # type: ignore[return-value]
 
 
 def normalize_intensity(volume: np.ndarray) -> np.ndarray:

@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from laseg.io import InputError, from_canonical
-from laseg.model import VIEW_AXES, ModelConfig, UNet2D, from_view, resample_inplane, select_device
+from laseg.model import ModelConfig, UNet2D, ViewNetworks, from_view, in_view_order, resample_inplane, select_device
 from laseg.slices import SliceStack
 from laseg.train import CHECKPOINT_FORMAT, predict_probability, prepare_volume
 
 
-def load_model(path: str | Path, device: str = "auto") -> tuple[UNet2D, ModelConfig, dict]:
-    """Rebuild the network from a checkpoint; a missing or incompatible file is a one-line InputError."""
+def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, ModelConfig, dict]:
+    """Rebuild the networks from a checkpoint; a missing or incompatible file is a one-line InputError."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found (train first, or set predict.checkpoint)")
@@ -23,13 +23,16 @@ def load_model(path: str | Path, device: str = "auto") -> tuple[UNet2D, ModelCon
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged or foreign file
         raise InputError(f"{path}: not a readable laseg checkpoint ({type(err).__name__})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise InputError(f"{path}: checkpoint format {found!r}, this laseg reads format {CHECKPOINT_FORMAT}")
+    found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
+    if found not in (1, CHECKPOINT_FORMAT):
+        raise InputError(f"{path}: checkpoint format {found!r}, this laseg reads formats 1 and {CHECKPOINT_FORMAT}")
     config = ModelConfig(**checkpoint["model_config"])
-    net = UNet2D(config)
+    state_dict = checkpoint["state_dict"]
+    if found == 1:  # format 1 held a single network (axial unless its config names another view)
+        state_dict = {f"networks.{config.views[0]}.{key}": value for key, value in state_dict.items()}
+    net = ViewNetworks(config)
     try:
-        net.load_state_dict(checkpoint["state_dict"])
+        net.load_state_dict(state_dict)
     except RuntimeError as err:
         raise InputError(f"{path}: weights do not fit the stored model config ({str(err).splitlines()[0]})") from None
     torch_device = select_device(device)
@@ -57,15 +60,16 @@ def predict_multiscale(
 
 
 def predict_stack(
-    net: UNet2D, config: ModelConfig, stack: SliceStack, device: torch.device | None = None, scales: Sequence[float] = (1.0,)
+    net: ViewNetworks, config: ModelConfig, stack: SliceStack, device: torch.device | None = None, scales: Sequence[float] = (1.0,)
 ) -> np.ndarray:
-    """Left-atrium probability for every voxel of the source scan, (z, y, x) in the file's own order."""
+    """Left-atrium probability for every voxel of the source scan, (z, y, x) in the file's own order:
+    the mean over the model's views, each view's network predicting its own slices."""
     device = device or next(net.parameters()).device
     probability = np.zeros(stack.image.shape, np.float32)
     for view in config.views:
         image, _ = prepare_volume(stack, config, view)
-        native_yx = tuple(stack.image.shape[axis] for axis in VIEW_AXES[view][1:])
-        view_probability = resample_inplane(predict_multiscale(net, config, image, device, scales), native_yx, "bilinear")
+        native_yx = in_view_order(stack.image.shape, view)[1:]
+        view_probability = resample_inplane(predict_multiscale(net[view], config, image, device, scales), native_yx, "bilinear")
         probability += from_view(view_probability, view)
     probability = np.clip(probability / len(config.views), 0.0, 1.0)
     return from_canonical(probability.astype(np.float32), stack.source_geometry)

@@ -88,6 +88,13 @@ def checkpoint_facts(path: str | os.PathLike) -> dict:
     return {k: v for k, v in checkpoint.items() if k != "state_dict"}
 
 
+def _kept_epochs(best_epoch: object) -> str:
+    """The kept epoch of each view's network ("axial 30, coronal 29"); format-1 checkpoints store one number."""
+    if isinstance(best_epoch, dict):
+        return ", ".join(f"{view} {epoch}" for view, epoch in best_epoch.items())
+    return str(best_epoch)
+
+
 def png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -254,7 +261,7 @@ def model_html(content: ReportContent) -> str:
     ]
     if m.get("train_patients"):
         items.append(
-            f"<li>trained on {len(m['train_patients'])} patients, best epoch {html.escape(str(m.get('best_epoch')))} chosen on {html.escape(', '.join(m.get('validation_patients', [])) or 'none (last epoch kept)')}</li>"
+            f"<li>trained on {len(m['train_patients'])} patients, kept epoch {html.escape(_kept_epochs(m.get('best_epoch')))} chosen on {html.escape(', '.join(m.get('validation_patients', [])) or 'none (last epoch kept)')}</li>"
         )
     return "<ul>" + "".join(items) + "</ul>"
 

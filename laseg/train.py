@@ -22,18 +22,19 @@ from laseg.io import CANONICAL_ORIENTATION, atomic_path
 from laseg.model import (
     ModelConfig,
     UNet2D,
+    ViewNetworks,
     context_stack,
     inplane_shape,
     normalize_intensity,
     pad_to_multiple,
     resample_inplane,
     select_device,
+    in_view_order,
     to_view,
-    view_spacing,
 )
 from laseg.slices import SliceStack
 
-CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes; predict refuses other formats
+CHECKPOINT_FORMAT = 2  # bump when the checkpoint layout changes (2: one network per view); predict reads 1 and 2
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def prepare_volume(stack: SliceStack, config: ModelConfig, view: str = "axial") 
     """Normalise and resample a slice stack, sliced as `view`, to the model's grid; the label becomes each
     pixel's area fraction of atrium (float32, 0..1), which keeps the sub-pixel boundary the coarser grid would lose."""
     image = to_view(stack.image, view)
-    shape_yx = inplane_shape(image.shape[1:], view_spacing(stack.spacing_zyx_mm, view)[1:], config.inplane_spacing_mm)
+    shape_yx = inplane_shape(image.shape[1:], in_view_order(stack.spacing_zyx_mm, view)[1:], config.inplane_spacing_mm)
     image = resample_inplane(normalize_intensity(image), shape_yx, "area")
     fraction = None
     if stack.label is not None:
@@ -204,10 +205,71 @@ def train_model(
     settings: TrainSettings,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> tuple[dict, list[dict]]:
-    """Train on the given patients; returns (checkpoint dict, per-epoch history).
+    """Train one network per view in config.views on the given patients; returns (checkpoint dict,
+    per-epoch history with a "view" column).
 
-    The last `validation_patients` (in sorted order) are held out to choose the best epoch; with
-    none (or too few patients) the last epoch is kept, the one the cosine schedule has annealed.
+    Each view's network gets the whole of `settings` (its own epochs and wall-clock budget, the same
+    seed), so n views take n times as long and a view's network does not depend on the others.
+    """
+    if settings.threads > 0:
+        torch.set_num_threads(settings.threads)
+    device = select_device(settings.device)
+    stacks = sorted(train_stacks, key=lambda s: s.patient)
+    for stack in stacks:
+        if stack.label is None:
+            raise ValueError(f"patient {stack.patient}: training needs a label")
+    n_val = settings.validation_patients if len(stacks) > settings.validation_patients else 0
+    train_names = [s.patient for s in stacks[: len(stacks) - n_val]]
+    val_names = [s.patient for s in stacks[len(stacks) - n_val :]]
+    log(f"device {device}; views {list(config.views)}; training on {train_names}, validating on {val_names}")
+
+    networks = ViewNetworks(config)
+    history: list[dict] = []
+    best_epochs: dict[str, int] = {}
+    for view in config.views:
+        # Prepared one view at a time, so memory holds a single view's volumes.
+        prepared = []
+        for stack in stacks:
+            image, fraction = prepare_volume(stack, config, view)
+            target = fraction if settings.soft_labels else (fraction >= 0.5).astype(np.float32)  # type: ignore[operator]
+            prepared.append(PreparedVolume(stack.patient, image, target))
+        state, view_history, best_epochs[view] = train_network(
+            prepared[: len(stacks) - n_val], prepared[len(stacks) - n_val :], config, settings, device, lambda line: log(f"{view}: {line}")
+        )
+        networks[view].load_state_dict(state)
+        history += [{"view": view, **row} for row in view_history]
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in networks.state_dict().items()},
+        "model_config": config.to_dict(),
+        "preprocessing": {
+            "orientation": CANONICAL_ORIENTATION,
+            "intensity": "clip to the 0.5..99.5th percentile, then z-score per volume",
+            "inplane_spacing_mm": config.inplane_spacing_mm,
+            "resampling": "area to the model grid, bilinear back",
+        },
+        "train_settings": asdict(settings),
+        "train_patients": train_names,
+        "validation_patients": val_names,
+        "best_epoch": best_epochs,
+        "device": str(device),
+        "versions": library_versions(),
+    }
+    return checkpoint, history
+
+
+def train_network(
+    train_volumes: list[PreparedVolume],
+    val_volumes: list[PreparedVolume],
+    config: ModelConfig,
+    settings: TrainSettings,
+    device: torch.device,
+    log: Callable[[str], None],
+) -> tuple[dict, list[dict], int]:
+    """Train one U-Net on prepared volumes of one view; returns (kept state_dict, history, kept epoch).
+
+    With validation volumes the epoch of best validation Dice is kept; without, the last epoch, the
+    one the cosine schedule has annealed.
     The learning rate follows a cosine over the planned epochs: max_epochs, or, when the epoch
     times show the wall-clock budget is nearer, as many epochs as fit in it (re-planned after every
     epoch), so a short budget still ends annealed.
@@ -217,28 +279,6 @@ def train_model(
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    if settings.threads > 0:
-        torch.set_num_threads(settings.threads)
-    device = select_device(settings.device)
-
-    # One prepared volume per patient and view: a batch draws patients and views alike at random.
-    prepared: list[list[PreparedVolume]] = []
-    for stack in sorted(train_stacks, key=lambda s: s.patient):
-        if stack.label is None:
-            raise ValueError(f"patient {stack.patient}: training needs a label")
-        views = []
-        for view in config.views:
-            image, fraction = prepare_volume(stack, config, view)
-            target = fraction if settings.soft_labels else (fraction >= 0.5).astype(np.float32)
-            views.append(PreparedVolume(stack.patient, image, target))
-        prepared.append(views)
-    n_val = settings.validation_patients if len(prepared) > settings.validation_patients else 0
-    train_patients, val_patients = (prepared[:-n_val], prepared[-n_val:]) if n_val else (prepared, [])
-    train_volumes = [volume for views in train_patients for volume in views]
-    val_volumes = [volume for views in val_patients for volume in views]
-    train_names, val_names = [views[0].patient for views in train_patients], [views[0].patient for views in val_patients]
-    log(f"device {device}; views {list(config.views)}; training on {train_names}, validating on {val_names}")
-
     net = UNet2D(config).to(device).to(memory_format=torch.channels_last)
     optimizer_class = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[settings.optimizer]
     optimizer = optimizer_class(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -293,24 +333,7 @@ def train_model(
                 log(f"wall-clock budget of {settings.budget_minutes} min used up after epoch {epoch}")
             break
     log(f"best epoch {best_epoch} " + (f"(val_dice {best_score:.4f})" if val_volumes else "(the last; no validation patients)"))
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT,
-        "state_dict": best_state,
-        "model_config": config.to_dict(),
-        "preprocessing": {
-            "orientation": CANONICAL_ORIENTATION,
-            "intensity": "clip to the 0.5..99.5th percentile, then z-score per volume",
-            "inplane_spacing_mm": config.inplane_spacing_mm,
-            "resampling": "area to the model grid, bilinear back",
-        },
-        "train_settings": asdict(settings),
-        "train_patients": train_names,
-        "validation_patients": val_names,
-        "best_epoch": best_epoch,
-        "device": str(device),
-        "versions": library_versions(),
-    }
-    return checkpoint, history
+    return best_state, history, best_epoch  # type: ignore[return-value]
 
 
 def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
@@ -319,9 +342,9 @@ def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
 
 
 def write_history(history: list[dict], csv_path: str | Path, png_path: str | Path) -> None:
-    """Per-epoch CSV and a two-panel training curve (loss, validation Dice) as PNG."""
+    """Per-epoch CSV (one block of rows per view) and a two-panel training curve (loss, validation Dice) as PNG."""
     buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["epoch", "train_loss", "val_dice", "seconds", "lr"])
+    writer = csv.DictWriter(buffer, fieldnames=["view", "epoch", "train_loss", "val_dice", "seconds", "lr"])
     writer.writeheader()
     writer.writerows(history)
     with atomic_path(csv_path) as tmp:
@@ -332,11 +355,14 @@ def write_history(history: list[dict], csv_path: str | Path, png_path: str | Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_dice) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], color="tab:blue")
+    for view in dict.fromkeys(h["view"] for h in history):
+        rows = [h for h in history if h["view"] == view]
+        epochs = [h["epoch"] for h in rows]
+        ax_loss.plot(epochs, [h["train_loss"] for h in rows], label=f"{view} network")
+        ax_dice.plot(epochs, [h["val_dice"] for h in rows], marker="o", markersize=3, label=f"{view} network")
     ax_loss.set(xlabel="epoch", ylabel="training loss (BCE + Dice)", title="Training loss")
-    ax_dice.plot(epochs, [h["val_dice"] for h in history], color="tab:green", marker="o", markersize=3)
+    ax_loss.legend()
     validated = any(not math.isnan(h["val_dice"]) for h in history)
     title = "Validation Dice" if validated else "Validation Dice: none (no validation patients; last epoch kept)"
     ax_dice.set(xlabel="epoch", ylabel="validation Dice", title=title, ylim=(0, 1))

@@ -13,11 +13,11 @@ from laseg.model import (
     UNet2D,
     context_stack,
     from_view,
+    in_view_order,
     normalize_intensity,
     pad_to_multiple,
     resample_inplane,
     to_view,
-    view_spacing,
 )
 from laseg.predict import load_model, predict_multiscale, predict_stack
 from laseg.slices import SliceStack
@@ -98,8 +98,8 @@ def test_training_and_inference_return_a_probability_on_the_source_grid(tmp_path
     config = ModelConfig(base_channels=4, depth=2, context_slices=1, inplane_spacing_mm=2.5, views=views)
     settings = TrainSettings(max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_px=16, validation_patients=0)
     checkpoint, history = train_model([tiny_stack()], config, settings, log=lambda line: None)
-    assert [h["epoch"] for h in history] == [1, 2]
-    assert checkpoint["best_epoch"] == 2  # no validation patients: the annealed last epoch is kept
+    assert [(h["view"], h["epoch"]) for h in history] == [(view, epoch) for view in views for epoch in (1, 2)]
+    assert checkpoint["best_epoch"] == {view: 2 for view in views}  # no validation patients: the annealed last epoch
     save_checkpoint(checkpoint, tmp_path / "model.pt")
     net, loaded_config, meta = load_model(tmp_path / "model.pt", "cpu")
     assert loaded_config == config and meta["versions"]["torch"] == torch.__version__
@@ -156,7 +156,7 @@ def test_views_are_exact_transposes_with_their_own_spacing():
     for view in VIEW_AXES:
         assert np.array_equal(from_view(to_view(volume, view), view), volume)
     assert to_view(volume, "coronal").shape == (7, 5, 9) and to_view(volume, "sagittal").shape == (9, 5, 7)
-    assert view_spacing((3.0, 2.5, 2.0), "sagittal") == (2.0, 3.0, 2.5)
+    assert in_view_order((3.0, 2.5, 2.0), "sagittal") == (2.0, 3.0, 2.5)
     assert ModelConfig(views=["axial", "coronal"]).views == ("axial", "coronal")
     for bad in (["axial", "oblique"], [], ["axial", "axial"]):
         with pytest.raises(ValueError, match="model.views"):
@@ -170,7 +170,7 @@ def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
     blob = 6.0 * np.exp(-(((zz - 4.0) * 3.0) ** 2 + ((yy - 25.0) * 2.5) ** 2 + ((xx - 10.0) * 2.0) ** 2) / (2 * 14.0**2)) - 3.0
     geometry = Geometry((32, 40, 12), (2.0, 2.5, 3.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
     stack = SliceStack("blob", blob.astype(np.float32), None, geometry, (3.0, 2.5, 2.0))
-    net = CentreSliceLogit()
+    net = {view: CentreSliceLogit() for view in VIEW_AXES}  # stands in for ViewNetworks: a network per view
     per_view = {view: predict_stack(net, ModelConfig(context_slices=1, depth=2, views=(view,)), stack, torch.device("cpu")) for view in VIEW_AXES}
     for view in ("coronal", "sagittal"):
         assert per_view[view].shape == per_view["axial"].shape
@@ -180,3 +180,22 @@ def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
         assert np.abs(np.roll(per_view["axial"], 1, axis=axis) - per_view["axial"]).max() > 0.05
     mean = predict_stack(net, ModelConfig(context_slices=1, depth=2, views=tuple(VIEW_AXES)), stack, torch.device("cpu"))
     assert np.allclose(mean, np.mean(list(per_view.values()), axis=0), atol=1e-5)
+
+
+def test_each_view_network_trains_as_it_would_alone_and_format_1_checkpoints_still_load(tmp_path):
+    settings = TrainSettings(max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_px=16, budget_minutes=30)
+    small = {"base_channels": 4, "depth": 2, "context_slices": 1}
+    both, _ = train_model([tiny_stack()], ModelConfig(**small, views=("axial", "coronal")), settings, log=lambda line: None)
+    alone, _ = train_model([tiny_stack()], ModelConfig(**small, views=("coronal",)), settings, log=lambda line: None)
+    coronal = {k: v for k, v in both["state_dict"].items() if k.startswith("networks.coronal.")}
+    assert coronal and all(torch.equal(v, alone["state_dict"][k]) for k, v in coronal.items())
+
+    # Format 1 (before views): one axial network's weights, keys without the view prefix.
+    axial_only, _ = train_model([tiny_stack()], ModelConfig(**small), settings, log=lambda line: None)
+    unprefixed = {k.removeprefix("networks.axial."): v for k, v in axial_only["state_dict"].items()}
+    old_config = {k: v for k, v in axial_only["model_config"].items() if k != "views"}
+    torch.save({**axial_only, "format": 1, "state_dict": unprefixed, "model_config": old_config}, tmp_path / "v1.pt")
+    save_checkpoint(axial_only, tmp_path / "v2.pt")
+    (old_net, old_loaded, _), (new_net, new_loaded, _) = load_model(tmp_path / "v1.pt", "cpu"), load_model(tmp_path / "v2.pt", "cpu")
+    assert old_loaded == new_loaded and old_loaded.views == ("axial",)
+    assert np.array_equal(predict_stack(old_net, old_loaded, tiny_stack()), predict_stack(new_net, new_loaded, tiny_stack()))

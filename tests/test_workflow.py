@@ -78,7 +78,7 @@ def test_true_volume_is_voxel_count_times_voxel_volume(finished_run):
 
 def test_training_wrote_checkpoint_history_and_curve(finished_run):
     history = pd.read_csv(finished_run / "results/model/history.csv")
-    assert list(history.columns[:4]) == ["epoch", "train_loss", "val_dice", "seconds"]
+    assert list(history.columns[:5]) == ["view", "epoch", "train_loss", "val_dice", "seconds"]
     assert len(history) >= 1 and history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     assert (finished_run / "results/model/training_curve.png").stat().st_size > 10_000
     assert "epoch" in (finished_run / "logs/train.log").read_text()

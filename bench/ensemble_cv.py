@@ -1,0 +1,92 @@
+"""Cross-validation Dice of an ensemble: the fold networks of several finished `run_benchmark.py` runs
+(e.g. one trained on axial slices, one on coronal), their probabilities averaged per held-out case.
+
+No training: every run's fold checkpoint predicts its own held-out cases exactly as the predict rule
+does (its views, the default test-time zooms), then the mean probability is post-processed and scored
+like the evaluate rule. The ensemble's training cost is the sum of its members'.
+
+    .venv/bin/python bench/ensemble_cv.py --workdirs bench/work/ours_axial bench/work/ours --tag axial+coronal
+
+Writes bench/results/ensemble-cv-<date>[-tag].json and .md and prints the table. About 1 min per case
+on 2 cores for two members.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.result_files import write_result  # noqa: E402
+from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
+from laseg.io import to_canonical  # noqa: E402
+from laseg.metrics import dice  # noqa: E402
+from laseg.postprocess import PostprocessSettings, postprocess_mask  # noqa: E402
+from laseg.predict import load_model, predict_stack  # noqa: E402
+from laseg.slices import load_slices  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdirs", type=Path, nargs="+", required=True, help="finished run_benchmark.py work folders")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    configs = [yaml.safe_load((workdir / "config.yaml").read_text()) for workdir in args.workdirs]
+    if len({(c["data"]["path"], c["cv"]["folds"]) for c in configs}) != 1:
+        raise SystemExit("error: the work folders differ in data path or number of folds; their folds would not match")
+    patients = [c.patient for c in discover_cases(Path(configs[0]["data"]["path"]))]
+    splits = kfold_splits(patients, configs[0]["cv"]["folds"])
+    scales = configs[0].get("predict", {}).get("test_time_scales", [1.0, 0.9, 1.1])
+    members = [workdir.name for workdir in args.workdirs]
+
+    rows = []
+    for fold, (_, test_patients) in enumerate(splits):
+        nets = [load_model(workdir / f"results/cv/fold_{fold}/model.pt", "cpu") for workdir in args.workdirs]
+        for patient in test_patients:
+            stack = load_slices(args.workdirs[0] / f"results/slices/{patient}.npz", args.workdirs[0] / f"results/slices/{patient}.json")
+            truth = stack.label.astype(bool)
+            start = time.perf_counter()
+            # predict_stack answers in the file's voxel order; the stack's label is canonical.
+            probabilities = [to_canonical(predict_stack(net, config, stack, scales=scales), stack.source_geometry) for net, config, _ in nets]
+            seconds = time.perf_counter() - start
+            row = {"fold": fold, "patient": patient, "seconds": seconds}
+            for name, probability in [*zip(members, probabilities), ("ensemble", np.mean(probabilities, axis=0))]:
+                row[name] = dice(postprocess_mask(probability, stack.spacing_zyx_mm, PostprocessSettings()), truth)
+            rows.append(row)
+            print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+
+    lines = ["| model | views | Dice mean ± sd | Dice per fold | cases better than the best member |", "| --- | --- | --- | --- | --- |"]
+    for name, workdir, (_, config, _) in [*zip(members, args.workdirs, nets), ("ensemble", None, (None, None, None))]:
+        values = np.array([row[name] for row in rows])
+        per_fold = ", ".join(f"{np.mean([r[name] for r in rows if r['fold'] == f]):.4f}" for f in range(len(splits)))
+        views = ", ".join(config.views) if config else "mean of the above"
+        better = f"{sum(r['ensemble'] > max(r[m] for m in members) for r in rows)} of {len(rows)}" if workdir is None else ""
+        lines.append(f"| {name} | {views} | {values.mean():.4f} ± {values.std(ddof=1):.4f} | {per_fold} | {better} |")
+    table = "\n".join(lines)
+    started = dt.datetime.now(dt.timezone.utc)
+    result = {
+        "date": started.isoformat(timespec="seconds"),
+        "workdirs": [str(w) for w in args.workdirs],
+        "test_time_scales": scales,
+        "threads": args.threads,
+        "per_case": rows,
+        "network_seconds_per_volume_all_members": float(np.mean([r["seconds"] for r in rows])),
+        "table_markdown": table,
+    }
+    write_result("ensemble-cv", args.tag, started, result, f"Ensemble CV {result['date']}, members {', '.join(members)}, {args.threads} threads\n\n{table}")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
