@@ -24,12 +24,12 @@ from laseg.model import (
     UNet2D,
     ViewNetworks,
     context_stack,
+    in_view_order,
     inplane_shape,
     normalize_intensity,
     pad_to_multiple,
     resample_inplane,
     select_device,
-    in_view_order,
     to_view,
 )
 from laseg.slices import SliceStack
@@ -199,6 +199,17 @@ def _progress_line(epoch: int, planned_epochs: int, loss: float, val_dice: float
     return f"[{bar}] {100 * frac:5.1f}% epoch {epoch:3d} loss {loss:.4f} val_dice {val_dice:.4f} {elapsed:6.1f}s"
 
 
+def prepared_volumes(stacks: list[SliceStack], config: ModelConfig, view: str, soft_labels: bool) -> list[PreparedVolume]:
+    """The labelled stacks as `view` slices at the network's grid, with 0/1 or area-fraction targets."""
+    prepared = []
+    for stack in stacks:
+        image, fraction = prepare_volume(stack, config, view)
+        if fraction is None:
+            raise ValueError(f"patient {stack.patient}: training needs a label")
+        prepared.append(PreparedVolume(stack.patient, image, fraction if soft_labels else (fraction >= 0.5).astype(np.float32)))
+    return prepared
+
+
 def train_model(
     train_stacks: list[SliceStack],
     config: ModelConfig,
@@ -210,14 +221,12 @@ def train_model(
 
     Each view's network gets the whole of `settings` (its own epochs and wall-clock budget, the same
     seed), so n views take n times as long and a view's network does not depend on the others.
+    The last `validation_patients` (in sorted order) are held out to choose each network's best epoch.
     """
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
     device = select_device(settings.device)
     stacks = sorted(train_stacks, key=lambda s: s.patient)
-    for stack in stacks:
-        if stack.label is None:
-            raise ValueError(f"patient {stack.patient}: training needs a label")
     n_val = settings.validation_patients if len(stacks) > settings.validation_patients else 0
     train_names = [s.patient for s in stacks[: len(stacks) - n_val]]
     val_names = [s.patient for s in stacks[len(stacks) - n_val :]]
@@ -227,17 +236,14 @@ def train_model(
     history: list[dict] = []
     best_epochs: dict[str, int] = {}
     for view in config.views:
-        # Prepared one view at a time, so memory holds a single view's volumes.
-        prepared = []
-        for stack in stacks:
-            image, fraction = prepare_volume(stack, config, view)
-            target = fraction if settings.soft_labels else (fraction >= 0.5).astype(np.float32)  # type: ignore[operator]
-            prepared.append(PreparedVolume(stack.patient, image, target))
+        # One view at a time: a view's prepared volumes are freed before the next view's are made.
+        prepared = prepared_volumes(stacks, config, view, settings.soft_labels)
         state, view_history, best_epochs[view] = train_network(
             prepared[: len(stacks) - n_val], prepared[len(stacks) - n_val :], config, settings, device, lambda line: log(f"{view}: {line}")
         )
         networks[view].load_state_dict(state)
         history += [{"view": view, **row} for row in view_history]
+        del prepared
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "state_dict": {k: v.detach().cpu().clone() for k, v in networks.state_dict().items()},
