@@ -38,8 +38,8 @@ class ModelConfig:
     base_channels: int = 16  # width of the first level, doubling per level
     depth: int = 4  # number of 2x downsamplings
     inplane_spacing_mm: float = 2.5  # slices are resampled to this in-plane spacing before the net
-    # Slicing planes, one network each (trained one after the other, each with the full training
-    # budget); the mean of their probabilities is a 3D consensus that slices of one plane lack.
+    # Slicing planes, one network each (trained one after the other, sharing the training budget);
+    # the mean of their probabilities is a 3D consensus that slices of one plane lack.
     views: tuple[str, ...] = ("axial",)
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -40,7 +40,7 @@ CHECKPOINT_FORMAT = 2  # bump when the checkpoint layout changes (2: one network
 @dataclass(frozen=True)
 class TrainSettings:
     max_epochs: int = 60
-    budget_minutes: float = 8.0  # training stops at whichever comes first, epochs or minutes
+    budget_minutes: float = 8.0  # for the whole job (shared by the views' networks); stops at epochs or minutes, whichever first
     iterations_per_epoch: int = 40
     batch_size: int = 16
     patch_px: int = 96  # square training crop at the model's in-plane spacing
@@ -219,8 +219,9 @@ def train_model(
     """Train one network per view in config.views on the given patients; returns (checkpoint dict,
     per-epoch history with a "view" column).
 
-    Each view's network gets the whole of `settings` (its own epochs and wall-clock budget, the same
-    seed), so n views take n times as long and a view's network does not depend on the others.
+    The networks are trained one after the other, each with the same settings and seed, except that
+    the wall-clock budget is the job's: each of n networks gets budget_minutes / n. So a view's network
+    does not depend on the others, and adding a view costs time only where max_epochs binds first.
     The last `validation_patients` (in sorted order) are held out to choose each network's best epoch.
     """
     if settings.threads > 0:
@@ -233,13 +234,14 @@ def train_model(
     log(f"device {device}; views {list(config.views)}; training on {train_names}, validating on {val_names}")
 
     networks = ViewNetworks(config)
+    per_network = replace(settings, budget_minutes=settings.budget_minutes / len(config.views))
     history: list[dict] = []
     best_epochs: dict[str, int] = {}
     for view in config.views:
         # One view at a time: a view's prepared volumes are freed before the next view's are made.
         prepared = prepared_volumes(stacks, config, view, settings.soft_labels)
         state, view_history, best_epochs[view] = train_network(
-            prepared[: len(stacks) - n_val], prepared[len(stacks) - n_val :], config, settings, device, lambda line: log(f"{view}: {line}")
+            prepared[: len(stacks) - n_val], prepared[len(stacks) - n_val :], config, per_network, device, lambda line: log(f"{view}: {line}")
         )
         networks[view].load_state_dict(state)
         history += [{"view": view, **row} for row in view_history]

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+import laseg.train
+
 from laseg.io import Geometry, InputError
 from laseg.model import (
     VIEW_AXES,
@@ -199,3 +201,16 @@ def test_each_view_network_trains_as_it_would_alone_and_format_1_checkpoints_sti
     (old_net, old_loaded, _), (new_net, new_loaded, _) = load_model(tmp_path / "v1.pt", "cpu"), load_model(tmp_path / "v2.pt", "cpu")
     assert old_loaded == new_loaded and old_loaded.views == ("axial",)
     assert np.array_equal(predict_stack(old_net, old_loaded, tiny_stack()), predict_stack(new_net, new_loaded, tiny_stack()))
+
+
+def test_the_training_budget_is_shared_between_the_views_networks(monkeypatch):
+    budgets = []
+
+    def record_budget(train_volumes, val_volumes, config, settings, device, log):
+        budgets.append(settings.budget_minutes)
+        return UNet2D(config).state_dict(), [], 1
+
+    monkeypatch.setattr(laseg.train, "train_network", record_budget)
+    config = ModelConfig(base_channels=4, depth=2, context_slices=1, views=("axial", "coronal", "sagittal"))
+    checkpoint, _ = train_model([tiny_stack()], config, TrainSettings(budget_minutes=9.0), log=lambda line: None)
+    assert budgets == [3.0, 3.0, 3.0] and checkpoint["train_settings"]["budget_minutes"] == 9.0
