@@ -43,11 +43,11 @@ def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, core
     workdir.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((REPO / "bench" / "configs" / f"{recipe}.yaml").read_text())
     config["data"] = {"source": "folder", "path": str(DATA)}
-    defaults = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     # The budget is per fold: the train job shares it between the networks of a multi-view recipe.
     config.setdefault("train", {}).update(budget_minutes=budget, max_epochs=100_000, threads=cores)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     # The settings that ran, defaults included, so a result file still says what it measured after the defaults move.
+    defaults = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     settings = {section: {**defaults[section], **config.get(section, {})} for section in ("model", "train", "predict", "postprocess")}
     splits = kfold_splits([c.patient for c in discover_cases(DATA)], config["cv"]["folds"])
     metrics = [f"results/cv/fold_{k}/metrics/{p}.json" for k in folds for p in splits[k][1]]
