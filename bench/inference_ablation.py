@@ -1,5 +1,6 @@
-"""Inference-side ablation on a finished cross-validation run: test-time zooms, mirroring, post-processing,
-the network's memory layout, and the resolution ceiling of its in-plane grid.
+"""Inference-side ablation on a finished cross-validation run: test-time zooms, numeric precision (fp32 or
+bf16 autocast), mirroring, post-processing, the network's memory layout, and the resolution ceiling of
+its in-plane grid.
 
 Reuses the fold checkpoints and slices of a `bench/run_benchmark.py` work folder (no training), so every
 variant is scored on the same 20 held-out cases with the same networks:
@@ -28,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from bench.result_files import write_result  # noqa: E402
 from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
 from laseg.metrics import dice  # noqa: E402
-from laseg.model import from_view, in_view_order, resample_inplane  # noqa: E402
+from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, resample_inplane  # noqa: E402
 from laseg.postprocess import PostprocessSettings, postprocess_mask  # noqa: E402
 from laseg.predict import load_model, predict_multiscale  # noqa: E402
 from laseg.slices import load_slices  # noqa: E402
@@ -37,9 +38,11 @@ from laseg.train import prepare_volume  # noqa: E402
 DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms (default)", "threshold 0.5, largest component (default)"
 MIRRORED = "no zoom + left-right mirror"
 CONTIGUOUS = "no zoom, contiguous memory layout (channels_last off)"
+BF16_SUFFIX = ", bf16"  # the same zooms with bf16 autocast (predict.precision auto picks it on CPUs with AMX)
 RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as 0/1 and back"
 SOFT_RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as area fractions and back"
 TEST_TIME_SCALES = {"no zoom": [1.0], DEFAULT_SCALES: [1.0, 0.9, 1.1], "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2], MIRRORED: [1.0], CONTIGUOUS: [1.0]}
+TEST_TIME_SCALES |= {name + BF16_SUFFIX: TEST_TIME_SCALES[name] for name in ("no zoom", DEFAULT_SCALES)}
 POSTPROCESS = {
     DEFAULT_POSTPROCESS: PostprocessSettings(),
     "threshold 0.4": PostprocessSettings(threshold=0.4),
@@ -80,10 +83,11 @@ def main() -> None:
             for scales_name, scales in TEST_TIME_SCALES.items():
                 # load_model returns the network channels_last; this row times the layout it replaced.
                 net = net.to(memory_format=torch.contiguous_format if scales_name == CONTIGUOUS else torch.channels_last)
+                precision = "bf16" if scales_name.endswith(BF16_SUFFIX) else "fp32"
                 start = time.perf_counter()
                 probability = np.zeros(stack.image.shape, np.float32)
                 for view, (image, _) in prepared.items():  # the mean over the model's views, as predict_stack
-                    view_probability = predict_multiscale(net[view], model_config, image, torch.device("cpu"), scales)
+                    view_probability = predict_multiscale(net[view], model_config, image, torch.device("cpu"), scales, precision)
                     if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors
                         mirrored = predict_multiscale(net[view], model_config, np.ascontiguousarray(image[:, :, ::-1]), torch.device("cpu"), scales)
                         view_probability = (view_probability + mirrored[:, :, ::-1]) / 2
@@ -109,11 +113,13 @@ def main() -> None:
         "date": started.isoformat(timespec="seconds"),
         "workdir": str(args.workdir),
         "threads": args.threads,
+        "cpu_has_amx_bf16": cpu_has_amx_bf16(),
         "dice": dice_by_variant,
         "network_seconds": seconds_by_scales,
         "table_markdown": table,
     }
-    write_result("inference-ablation", args.tag, started, result, f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads\n\n{table}")
+    write_result("inference-ablation", args.tag, started, result, f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads, "
+                 f"{'a CPU with' if result['cpu_has_amx_bf16'] else 'a CPU without'} AMX-bf16; rows without bf16 are fp32\n\n{table}")
     print(table)
 
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
 from laseg.metrics import cross_validation_tables  # noqa: E402
+from laseg.model import cpu_has_amx_bf16  # noqa: E402
 
 DATA = (REPO / ".." / "shared" / "data" / "msd_task02_heart").resolve()
 RECIPES = {
@@ -130,7 +131,8 @@ def main() -> None:
     result = {
         "date": started.isoformat(timespec="seconds"),
         "load_average_at_end": os.getloadavg(),
-        "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()},
+        # amx_bf16: whether precision auto trained and predicted in bf16 here (laseg.model.select_precision)
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "amx_bf16": cpu_has_amx_bf16()},
         "budget_minutes": args.budget,
         "rows": rows,
         "nnunet": nnunet,
@@ -139,7 +141,8 @@ def main() -> None:
     out = REPO / "bench" / "results" / f"benchmark-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    out.with_suffix(".md").write_text(f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores\n\n{table}\n")
+    out.with_suffix(".md").write_text(f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores, {'with' if cpu_has_amx_bf16() else 'without'} AMX-bf16 "
+        f"(precision auto: {'bf16' if cpu_has_amx_bf16() else 'fp32'})\n\n{table}\n")
     print(table)
 
 

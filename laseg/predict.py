@@ -41,7 +41,7 @@ def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, Mo
 
 
 def predict_multiscale(
-    net: UNet2D, config: ModelConfig, image: np.ndarray, device: torch.device, scales: Sequence[float] = (1.0,)
+    net: UNet2D, config: ModelConfig, image: np.ndarray, device: torch.device, scales: Sequence[float] = (1.0,), precision: str = "fp32"
 ) -> np.ndarray:
     """Test-time augmentation: the mean probability over in-plane zooms of a prepared volume.
 
@@ -55,21 +55,27 @@ def predict_multiscale(
     for scale in scales:
         shape_yx = tuple(max(1, round(n * scale)) for n in image.shape[1:])
         zoomed = resample_inplane(image, shape_yx, "bilinear")
-        total += resample_inplane(predict_probability(net, zoomed, config, device), image.shape[1:], "bilinear")
+        total += resample_inplane(predict_probability(net, zoomed, config, device, precision), image.shape[1:], "bilinear")
     return total / len(scales)
 
 
 def predict_stack(
-    net: ViewNetworks, config: ModelConfig, stack: SliceStack, device: torch.device | None = None, scales: Sequence[float] = (1.0,)
+    net: ViewNetworks,
+    config: ModelConfig,
+    stack: SliceStack,
+    scales: Sequence[float] = (1.0,),
+    precision: str = "fp32",
+    device: torch.device | None = None,
 ) -> np.ndarray:
     """Left-atrium probability for every voxel of the source scan, (z, y, x) in the file's own order:
-    the mean over the model's views, each view's network predicting its own slices."""
+    the mean over the model's views, each view's network predicting its own slices, at a resolved
+    precision (model.select_precision), on the networks' device unless told."""
     device = device or next(net.parameters()).device
     probability = np.zeros(stack.image.shape, np.float32)
     for view in config.views:
         image, _ = prepare_volume(stack, config, view)
         native_yx = in_view_order(stack.image.shape, view)[1:]
-        view_probability = resample_inplane(predict_multiscale(net[view], config, image, device, scales), native_yx, "bilinear")
+        view_probability = resample_inplane(predict_multiscale(net[view], config, image, device, scales, precision), native_yx, "bilinear")
         probability += from_view(view_probability, view)
     probability = np.clip(probability / len(config.views), 0.0, 1.0)
     return from_canonical(probability.astype(np.float32), stack.source_geometry)

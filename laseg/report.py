@@ -256,7 +256,7 @@ def model_html(content: ReportContent) -> str:
         else f"given checkpoint <code>{html.escape(content.checkpoint_path)}</code>"
     )
     items = [
-        f"<li>model: {origin}, checkpoint format {html.escape(str(m.get('format')))}, trained on {html.escape(str(m.get('device', '?')))}</li>",
+        f"<li>model: {origin}, checkpoint format {html.escape(str(m.get('format')))}, trained on {html.escape(str(m.get('device', '?')))} ({html.escape(str(m.get('precision', 'fp32')))})</li>",
         f"<li>architecture: <code>{html.escape(yaml.safe_dump(m.get('model_config', {}), default_flow_style=True, width=400).strip())}</code></li>",
     ]
     if m.get("train_patients"):

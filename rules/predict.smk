@@ -11,6 +11,7 @@ rule predict:
         mask="results/predict/{patient}_raw_mask.nii.gz",
     params:
         device=config["predict"]["device"],
+        precision=config["predict"]["precision"],
         test_time_scales=config["predict"]["test_time_scales"],
     threads: 2
     log:

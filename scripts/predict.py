@@ -9,6 +9,7 @@ import torch
 
 from laseg.entry import logged_step
 from laseg.io import write_volume
+from laseg.model import select_precision
 from laseg.predict import load_model, predict_stack
 from laseg.slices import load_slices
 
@@ -16,6 +17,7 @@ with logged_step(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     net, model_config, _ = load_model(snakemake.input.checkpoint, snakemake.params.device)
     stack = load_slices(snakemake.input.slices, snakemake.input.sidecar)
-    probability = predict_stack(net, model_config, stack, scales=snakemake.params.test_time_scales)
+    precision = select_precision(snakemake.params.precision, next(net.parameters()).device)
+    probability = predict_stack(net, model_config, stack, snakemake.params.test_time_scales, precision)
     write_volume(probability, stack.source_geometry, snakemake.output.probability)
     write_volume((probability >= 0.5).astype(np.uint8), stack.source_geometry, snakemake.output.mask)

@@ -173,14 +173,14 @@ def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
     geometry = Geometry((32, 40, 12), (2.0, 2.5, 3.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
     stack = SliceStack("blob", blob.astype(np.float32), None, geometry, (3.0, 2.5, 2.0))
     net = {view: CentreSliceLogit() for view in VIEW_AXES}  # stands in for ViewNetworks: a network per view
-    per_view = {view: predict_stack(net, ModelConfig(context_slices=1, depth=2, views=(view,)), stack, torch.device("cpu")) for view in VIEW_AXES}
+    per_view = {view: predict_stack(net, ModelConfig(context_slices=1, depth=2, views=(view,)), stack, device=torch.device("cpu")) for view in VIEW_AXES}
     for view in ("coronal", "sagittal"):
         assert per_view[view].shape == per_view["axial"].shape
         assert np.abs(per_view[view] - per_view["axial"]).max() < 0.05
     # The tolerance catches a view put back one voxel off along any axis.
     for axis in range(3):
         assert np.abs(np.roll(per_view["axial"], 1, axis=axis) - per_view["axial"]).max() > 0.05
-    mean = predict_stack(net, ModelConfig(context_slices=1, depth=2, views=tuple(VIEW_AXES)), stack, torch.device("cpu"))
+    mean = predict_stack(net, ModelConfig(context_slices=1, depth=2, views=tuple(VIEW_AXES)), stack, device=torch.device("cpu"))
     assert np.allclose(mean, np.mean(list(per_view.values()), axis=0), atol=1e-5)
 
 
