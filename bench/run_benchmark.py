@@ -4,7 +4,7 @@ machine, one run), beside nnU-Net v2's measured cost on this machine (bench/nnun
 
     .venv/bin/python bench/run_benchmark.py                 # 5 folds x 2 recipes x 10 min
     .venv/bin/python bench/run_benchmark.py --folds 0 1 --budget 10 --repeat-fold 0
-    .venv/bin/python bench/run_benchmark.py --recipes two_views --tag 5fold-two-views   # bench/configs/two_views.yaml
+    .venv/bin/python bench/run_benchmark.py --recipes axial --tag 5fold-axial   # bench/configs/axial.yaml
 
 Writes bench/results/benchmark-<date>.json and .md and prints the table.
 """
@@ -32,9 +32,10 @@ from laseg.model import cpu_has_amx_bf16  # noqa: E402
 
 DATA = (REPO / ".." / "shared" / "data" / "msd_task02_heart").resolve()
 RECIPES = {
-    "ours": "default config (2.5D U-Net)",
+    "ours": "default config (axial + coronal 2.5D U-Nets, half the budget each)",
     "thesis": "thesis recipe (64-wide 2D U-Net, Adam 1e-4, BCE)",
-    "two_views": "axial + coronal networks, half the budget each",
+    "axial": "one axial 2.5D U-Net (the default until 2026-12-02)",
+    "three_views": "axial + coronal + sagittal networks, a third of the budget each",
 }
 PUBLISHED = {"nnU-Net v1 2D (published)": 0.9096, "nnU-Net v1 3D full-res (published)": 0.9329}
 
