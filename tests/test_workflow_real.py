@@ -54,5 +54,7 @@ def test_true_volume_uses_the_header_spacing(real_run):
 
 def test_short_training_already_finds_the_atrium(real_run):
     row = pd.read_csv(real_run / "results/metrics/per_patient.csv").set_index("patient").loc[HELD_OUT]
-    assert row["dice"] > 0.78, row.to_dict()  # 0.844 here after 160 iterations (deterministic): a regression guard
+    # 160 iterations per network (deterministic on one machine): 0.846 with the default two networks in bf16
+    # (Xeon with AMX), 0.844 with one axial network in fp32 (AMD EPYC). A regression guard.
+    assert row["dice"] > 0.78, row.to_dict()
     assert 0.5 < row["volume_pred_ml"] / row["volume_true_ml"] < 2.0
