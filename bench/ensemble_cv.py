@@ -30,6 +30,7 @@ from bench.result_files import write_result  # noqa: E402
 from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
 from laseg.io import to_canonical  # noqa: E402
 from laseg.metrics import dice  # noqa: E402
+from laseg.model import select_precision  # noqa: E402
 from laseg.postprocess import PostprocessSettings, postprocess_mask  # noqa: E402
 from laseg.predict import load_model, predict_stack  # noqa: E402
 from laseg.slices import load_slices  # noqa: E402
@@ -47,8 +48,10 @@ def main() -> None:
         raise SystemExit("error: the work folders differ in data path or number of folds; their folds would not match")
     patients = [c.patient for c in discover_cases(Path(configs[0]["data"]["path"]))]
     splits = kfold_splits(patients, configs[0]["cv"]["folds"])
-    default_scales = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["predict"]["test_time_scales"]
-    scales = configs[0].get("predict", {}).get("test_time_scales", default_scales)  # what the predict rule used
+    default_predict = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["predict"]
+    # What the predict rule used: its zooms, and its precision resolved on this machine.
+    scales = configs[0].get("predict", {}).get("test_time_scales", default_predict["test_time_scales"])
+    precision = select_precision(configs[0].get("predict", {}).get("precision", default_predict["precision"]), torch.device("cpu"))
     members = [workdir.name for workdir in args.workdirs]
 
     rows = []
@@ -59,7 +62,7 @@ def main() -> None:
             truth = stack.label.astype(bool)
             start = time.perf_counter()
             # predict_stack answers in the file's voxel order; the stack's label is canonical.
-            probabilities = [to_canonical(predict_stack(net, config, stack, scales=scales), stack.source_geometry) for net, config, _ in nets]
+            probabilities = [to_canonical(predict_stack(net, config, stack, scales, precision), stack.source_geometry) for net, config, _ in nets]
             seconds = time.perf_counter() - start
             row = {"fold": fold, "patient": patient, "seconds": seconds}
             for name, probability in [*zip(members, probabilities), ("ensemble", np.mean(probabilities, axis=0))]:
