@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import write_result  # noqa: E402
+from bench.result_files import cpu_name, write_result  # noqa: E402
 from laseg.model import ModelConfig, UNet2D, autocast, cpu_has_amx_bf16  # noqa: E402
 from laseg.train import TrainSettings  # noqa: E402
 
@@ -76,7 +75,7 @@ def main() -> None:
                     if step >= 1:
                         infer_seconds[precision].append(time.perf_counter() - start)
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     median = {kind: {p: float(np.median(times[p])) for p in PRECISIONS} for kind, times in (("train_step", train_seconds), ("inference_pass", infer_seconds))}
     lines = ["| | fp32 s (median) | bf16 s (median) | fp32 / bf16 |", "| --- | --- | --- | --- |"]
     for kind, label in (("train_step", f"training step, batch {settings.batch_size} x {settings.patch_px} px"), ("inference_pass", "inference, 32 slices x 128 px")):

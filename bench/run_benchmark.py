@@ -26,6 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.result_files import cpu_name  # noqa: E402
 from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
 from laseg.metrics import cross_validation_tables  # noqa: E402
 from laseg.model import cpu_has_amx_bf16  # noqa: E402
@@ -128,7 +129,7 @@ def main() -> None:
     nnunet_path = REPO / "bench" / "results" / "nnunet_cost.json"
     nnunet = json.loads(nnunet_path.read_text()) if nnunet_path.is_file() else None
     table = markdown_table(rows, nnunet, args.budget)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     result = {
         "date": started.isoformat(timespec="seconds"),
         "load_average_at_end": os.getloadavg(),
@@ -142,8 +143,8 @@ def main() -> None:
     out = REPO / "bench" / "results" / f"benchmark-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    out.with_suffix(".md").write_text(f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores, {'with' if cpu_has_amx_bf16() else 'without'} AMX-bf16 "
-        f"(precision auto: {'bf16' if cpu_has_amx_bf16() else 'fp32'})\n\n{table}\n")
+    out.with_suffix(".md").write_text(f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores, {'with' if result['machine']['amx_bf16'] else 'without'} AMX-bf16 "
+        f"(precision auto: {'bf16' if result['machine']['amx_bf16'] else 'fp32'})\n\n{table}\n")
     print(table)
 
 
