@@ -32,15 +32,18 @@ def in_view_order(values_zyx: tuple, view: str) -> tuple:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild the network and feed it; stored inside every checkpoint."""
+    """Everything needed to rebuild the networks and feed them; stored inside every checkpoint."""
 
     context_slices: int = 2  # neighbours on each side fed as channels: 2.5D input of 2k+1 slices
     base_channels: int = 16  # width of the first level, doubling per level
     depth: int = 4  # number of 2x downsamplings
-    inplane_spacing_mm: float = 2.5  # slices are resampled to this in-plane spacing before the net
+    inplane_spacing_mm: float = 2.5  # the grid of every view when grid_spacing_mm does not name it
     # Slicing planes, one network each (trained one after the other, sharing the training budget);
     # the mean of their probabilities is a 3D consensus that slices of one plane lack.
     views: tuple[str, ...] = ("axial",)
+    # Per view, from the plan: the network grid's (row, column) spacing and the context slices each side.
+    grid_spacing_mm: dict[str, list[float]] | None = None
+    view_context_slices: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         views = tuple(self.views)
@@ -48,6 +51,23 @@ class ModelConfig:
         if not views or unknown or len(set(views)) != len(views):
             raise ValueError(f"model.views must be distinct names from {sorted(VIEW_AXES)}, got {list(self.views)}")
         object.__setattr__(self, "views", views)
+        for name, per_view in (("grid_spacing_mm", self.grid_spacing_mm), ("view_context_slices", self.view_context_slices)):
+            missing = [v for v in views if per_view is not None and v not in per_view]
+            if missing:
+                raise ValueError(f"model.{name} has no entry for view(s) {missing}")
+
+    def grid_of(self, view: str) -> tuple[float, float]:
+        """The network grid's (row, column) spacing in mm for `view`'s slices."""
+        if self.grid_spacing_mm is None:
+            return (float(self.inplane_spacing_mm), float(self.inplane_spacing_mm))
+        rows, cols = self.grid_spacing_mm[view]
+        return (float(rows), float(cols))
+
+    def context_of(self, view: str) -> int:
+        return self.context_slices if self.view_context_slices is None else int(self.view_context_slices[view])
+
+    def in_channels_of(self, view: str) -> int:
+        return 2 * self.context_of(view) + 1
 
     @property
     def in_channels(self) -> int:
@@ -75,11 +95,11 @@ def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
 class UNet2D(nn.Module):
     """A plain U-Net: double 3x3 conv blocks, strided max-pool down, transposed conv up, one logit out."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, in_channels: int | None = None) -> None:
         super().__init__()
         widths = [config.base_channels * 2**i for i in range(config.depth + 1)]
         self.down = nn.ModuleList()
-        c_in = config.in_channels
+        c_in = in_channels or config.in_channels
         for width in widths:
             self.down.append(_double_conv(c_in, width))
             c_in = width
@@ -108,7 +128,7 @@ class ViewNetworks(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.networks = nn.ModuleDict({view: UNet2D(config) for view in config.views})
+        self.networks = nn.ModuleDict({view: UNet2D(config, config.in_channels_of(view)) for view in config.views})
 
     def __getitem__(self, view: str) -> UNet2D:
         return self.networks[view]  # type: ignore[return-value]
@@ -121,8 +141,10 @@ def normalize_intensity(volume: np.ndarray) -> np.ndarray:
     return ((clipped - clipped.mean()) / max(float(clipped.std()), 1e-6)).astype(np.float32)
 
 
-def inplane_shape(shape_yx: tuple[int, int], spacing_yx_mm: tuple[float, float], target_mm: float) -> tuple[int, int]:
-    return tuple(max(1, round(n * s / target_mm)) for n, s in zip(shape_yx, spacing_yx_mm))  # type: ignore[return-value]
+def inplane_shape(shape_yx: tuple[int, int], spacing_yx_mm: tuple[float, float], target_mm: float | tuple[float, float]) -> tuple[int, int]:
+    """Rows and columns of a slice resampled from spacing_yx_mm to target_mm (one spacing, or one per axis)."""
+    targets = (target_mm, target_mm) if isinstance(target_mm, (int, float)) else target_mm
+    return tuple(max(1, round(n * s / t)) for n, s, t in zip(shape_yx, spacing_yx_mm, targets))  # type: ignore[return-value]
 
 
 def resample_inplane(volume: np.ndarray, shape_yx: tuple[int, int], mode: str) -> np.ndarray:

@@ -41,7 +41,13 @@ def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, Mo
 
 
 def predict_multiscale(
-    net: UNet2D, config: ModelConfig, image: np.ndarray, device: torch.device, scales: Sequence[float] = (1.0,), precision: str = "fp32"
+    net: UNet2D,
+    config: ModelConfig,
+    image: np.ndarray,
+    device: torch.device,
+    scales: Sequence[float] = (1.0,),
+    precision: str = "fp32",
+    view: str = "axial",
 ) -> np.ndarray:
     """Test-time augmentation: the mean probability over in-plane zooms of a prepared volume.
 
@@ -55,7 +61,7 @@ def predict_multiscale(
     for scale in scales:
         shape_yx = tuple(max(1, round(n * scale)) for n in image.shape[1:])
         zoomed = resample_inplane(image, shape_yx, "bilinear")
-        total += resample_inplane(predict_probability(net, zoomed, config, device, precision), image.shape[1:], "bilinear")
+        total += resample_inplane(predict_probability(net, zoomed, config, device, precision, view=view), image.shape[1:], "bilinear")
     return total / len(scales)
 
 
@@ -75,7 +81,7 @@ def predict_stack(
     for view in config.views:
         image, _ = prepare_volume(stack, config, view)
         native_yx = in_view_order(stack.image.shape, view)[1:]
-        view_probability = resample_inplane(predict_multiscale(net[view], config, image, device, scales, precision), native_yx, "bilinear")
+        view_probability = resample_inplane(predict_multiscale(net[view], config, image, device, scales, precision, view), native_yx, "bilinear")
         probability += from_view(view_probability, view)
     probability = np.clip(probability / len(config.views), 0.0, 1.0)
     return from_canonical(probability.astype(np.float32), stack.source_geometry)

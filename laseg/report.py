@@ -6,6 +6,7 @@ import base64
 import datetime as _dt
 import html
 import importlib.metadata
+import json
 import math
 import os
 import platform
@@ -266,6 +267,39 @@ def model_html(content: ReportContent) -> str:
     return "<ul>" + "".join(items) + "</ul>"
 
 
+def plan_html(content: ReportContent) -> str:
+    """The plan the model was trained with (each setting, where it came from and why) and how much of its
+    training ran; empty for checkpoints that predate plans."""
+    m = content.model or {}
+    plan, amount = m.get("plan"), m.get("training_amount")
+    if not plan:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(section)}.{html.escape(key)}</td><td><code>{html.escape(json.dumps(entry['value']))}</code></td>"
+        f"<td>{html.escape(entry['source'])}</td><td>{html.escape(entry['reason'])}</td></tr>"
+        for section, entries in plan["settings"].items()
+        for key, entry in entries.items()
+    )
+    done = ""
+    if amount:
+        runs = ", ".join(f"{view} {n}" for view, n in amount["epochs_run"].items())
+        verdict = (
+            f'<b class="warn">cut short by the {m.get("train_settings", {}).get("budget_minutes", "?")} min budget</b> (this CPU is slower than the plan assumes; raise train.budget_minutes or use a GPU)'
+            if amount["cut_short_by_budget"]
+            else "completed as planned"
+        )
+        done = (
+            f"<p id='training-amount'>Training: {amount['planned_epochs']} epochs x {amount['iterations_per_epoch']} iterations planned per network; "
+            f"epochs run: {html.escape(runs)} in {amount['minutes']:.1f} min: {verdict}.</p>"
+        )
+    return (
+        f"<h3 id='plan'>Plan <small>preset {html.escape(str(plan.get('preset')))}, from the fingerprint of "
+        f"{len(plan.get('fingerprint_cases', []))} training cases</small></h3>{done}"
+        f"<table class='data' id='plan-table'><thead><tr><th>setting</th><th>value</th><th>source</th><th>reason</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
 def report_html(content: ReportContent) -> str:
     per_patient = content.per_patient.set_index("patient")
     figures = "".join(
@@ -296,7 +330,7 @@ def report_html(content: ReportContent) -> str:
         figures=figures or "<p>No cohort figures in this run (no labelled test patients and no training).</p>",
         cv=cv,
         patients=patients,
-        model=model_html(content),
+        model=model_html(content) + plan_html(content),
         config_yaml=html.escape(config_yaml),
         versions=versions_html(content),
     )
@@ -333,6 +367,8 @@ REPORT_TEMPLATE = """<!DOCTYPE html>
   table.data th {{ background: #eef1f5; text-align: center; font-weight: 600; }}
   table.data td:first-child, table.data td:nth-child(2), #versions td {{ text-align: left; }}
   .na {{ color: #999; }}
+  .warn {{ color: #b3261e; }}
+  #plan-table td {{ text-align: left; }}
   .grade {{ color: #fff; border-radius: 4px; padding: 1px 7px; font-size: 13px; }}
   .note {{ background: #fff8e1; border-left: 4px solid #f9a825; padding: 8px 12px; max-width: 1000px; }}
   .figures, .media {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}

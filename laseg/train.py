@@ -44,8 +44,8 @@ class TrainSettings:
     max_epochs: int = 60
     budget_minutes: float = 8.0  # for the whole job (shared by the views' networks); stops at epochs or minutes, whichever first
     iterations_per_epoch: int = 40
-    batch_size: int = 16
-    patch_px: int = 96  # square training crop at the model's in-plane spacing
+    batch_size: int = 16  # every view's, unless view_batch_size names it
+    patch_px: int = 96  # square training crop at the network grid, unless view_patch_px names the view
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     optimizer: str = "adamw"  # adamw | adam (the thesis prototype's)
@@ -59,6 +59,20 @@ class TrainSettings:
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 (autocast); auto: bf16 on CUDA and on CPUs with AMX
     threads: int = 0  # 0: leave torch's default
+    # Per view, from the plan: the (rows, columns) training crop and the batch size that keeps pixels per iteration fixed.
+    view_patch_px: dict[str, list[int]] | None = None
+    view_batch_size: dict[str, int] | None = None
+
+    def patch_of(self, view: str) -> tuple[int, int]:
+        if self.view_patch_px is None or view not in self.view_patch_px:
+            return (self.patch_px, self.patch_px)
+        rows, cols = self.view_patch_px[view]
+        return (int(rows), int(cols))
+
+    def batch_of(self, view: str) -> int:
+        if self.view_batch_size is None or view not in self.view_batch_size:
+            return self.batch_size
+        return int(self.view_batch_size[view])
 
 
 @dataclass
@@ -80,7 +94,7 @@ def prepare_volume(stack: SliceStack, config: ModelConfig, view: str = "axial") 
     """Normalise and resample a slice stack, sliced as `view`, to the model's grid; the label becomes each
     pixel's area fraction of atrium (float32, 0..1), which keeps the sub-pixel boundary the coarser grid would lose."""
     image = to_view(stack.image, view)
-    shape_yx = inplane_shape(image.shape[1:], in_view_order(stack.spacing_zyx_mm, view)[1:], config.inplane_spacing_mm)
+    shape_yx = inplane_shape(image.shape[1:], in_view_order(stack.spacing_zyx_mm, view)[1:], config.grid_of(view))
     image = resample_inplane(normalize_intensity(image), shape_yx, "area")
     fraction = None
     if stack.label is not None:
@@ -98,13 +112,14 @@ def _crop_origin(n: int, patch: int, centre: int | None, rng: np.random.Generato
 
 
 def sample_batch(
-    volumes: list[PreparedVolume], settings: TrainSettings, config: ModelConfig, rng: np.random.Generator
+    volumes: list[PreparedVolume], settings: TrainSettings, config: ModelConfig, rng: np.random.Generator, view: str = "axial"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A batch of 2.5D crops; a share of them centred on a random left-atrium voxel."""
-    patch = settings.patch_px
-    images = np.full((settings.batch_size, config.in_channels, patch, patch), 0.0, np.float32)
-    labels = np.zeros((settings.batch_size, 1, patch, patch), np.float32)
-    for b in range(settings.batch_size):
+    """A batch of `view`'s 2.5D crops; a share of them centred on a random left-atrium voxel."""
+    patch_y, patch_x = settings.patch_of(view)
+    batch_size = settings.batch_of(view)
+    images = np.full((batch_size, config.in_channels_of(view), patch_y, patch_x), 0.0, np.float32)
+    labels = np.zeros((batch_size, 1, patch_y, patch_x), np.float32)
+    for b in range(batch_size):
         vol = volumes[int(rng.integers(len(volumes)))]
         on_atrium = rng.random() < settings.foreground_fraction and len(vol.foreground_slices) > 0
         z = int(rng.choice(vol.foreground_slices)) if on_atrium else int(rng.integers(len(vol.image)))
@@ -114,12 +129,12 @@ def sample_batch(
             pick = int(rng.integers(len(ys)))
             centre_y, centre_x = int(ys[pick]), int(xs[pick])
         ny, nx = vol.image.shape[1:]
-        y0, x0 = _crop_origin(ny, patch, centre_y, rng), _crop_origin(nx, patch, centre_x, rng)
-        crop_image = context_stack(vol.image, np.array([z]), config.context_slices)[0, :, y0 : y0 + patch, x0 : x0 + patch]
-        crop_label = vol.target[z, y0 : y0 + patch, x0 : x0 + patch]
+        y0, x0 = _crop_origin(ny, patch_y, centre_y, rng), _crop_origin(nx, patch_x, centre_x, rng)
+        crop_image = context_stack(vol.image, np.array([z]), config.context_of(view))[0, :, y0 : y0 + patch_y, x0 : x0 + patch_x]
+        crop_label = vol.target[z, y0 : y0 + patch_y, x0 : x0 + patch_x]
         h, w = crop_label.shape
         # Volumes smaller than the patch sit in the middle of a background-valued canvas.
-        oy, ox = (patch - h) // 2, (patch - w) // 2
+        oy, ox = (patch_y - h) // 2, (patch_x - w) // 2
         images[b, :, :, :] = vol.image.min()
         images[b, :, oy : oy + h, ox : ox + w] = crop_image
         labels[b, 0, oy : oy + h, ox : ox + w] = crop_label
@@ -142,7 +157,12 @@ def augment_batch(
     angle = uniform(-math.pi / 12, math.pi / 12)
     scale = uniform(0.85, 1.15)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, torch.zeros_like(cos)], 1), torch.stack([sin, cos, torch.zeros_like(cos)], 1)], 1)
+    # affine_grid works in coordinates normalised per axis: the aspect factors keep a rotation of a
+    # non-square crop a rotation in pixels.
+    height, width = images.shape[-2:]
+    theta = torch.stack(
+        [torch.stack([cos, -sin * height / width, torch.zeros_like(cos)], 1), torch.stack([sin * width / height, cos, torch.zeros_like(cos)], 1)], 1
+    )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     background = images.amin(dim=(1, 2, 3), keepdim=True)
     images = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + background
@@ -166,15 +186,21 @@ def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_probability(
-    net: torch.nn.Module, image: np.ndarray, config: ModelConfig, device: torch.device, precision: str = "fp32", batch_size: int = 32
+    net: torch.nn.Module,
+    image: np.ndarray,
+    config: ModelConfig,
+    device: torch.device,
+    precision: str = "fp32",
+    batch_size: int = 32,
+    view: str = "axial",
 ) -> np.ndarray:
-    """Probabilities for every slice of a prepared (z, y, x) volume, at the model's grid."""
+    """Probabilities for every slice of a prepared (z, y, x) `view` volume, at the model's grid."""
     net.eval()
     padded, crop = pad_to_multiple(image, config.size_multiple, float(image.min()))
     out = np.empty((len(image), *image.shape[1:]), np.float32)
     for start in range(0, len(image), batch_size):
         index = np.arange(start, min(start + batch_size, len(image)))
-        batch = torch.from_numpy(context_stack(padded, index, config.context_slices)).to(device)
+        batch = torch.from_numpy(context_stack(padded, index, config.context_of(view))).to(device)
         with autocast(device, precision):
             logits = net(batch)
         prob = torch.sigmoid(logits.float()).cpu().numpy()[:, 0]
@@ -222,13 +248,15 @@ def train_model(
     config: ModelConfig,
     settings: TrainSettings,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    plan: dict | None = None,
 ) -> tuple[dict, list[dict]]:
     """Train one network per view in config.views on the given patients; returns (checkpoint dict,
-    per-epoch history with a "view" column).
+    per-epoch history with a "view" column). `plan` (laseg.plan) is stored in the checkpoint as is.
 
-    The networks are trained one after the other, each with the same settings and seed, except that
-    the wall-clock budget is the job's: each of n networks gets budget_minutes / n. So a view's network
-    does not depend on the others, and adding a view costs time only where max_epochs binds first.
+    The networks are trained one after the other, each with the same settings and seed, for
+    max_epochs: the amount of training does not depend on the machine. budget_minutes is the job's
+    cap: each network may use what is left of it divided by the networks still to train, so a
+    view's network is independent of the others unless the cap binds, and a cut is logged and stored.
     The last `validation_patients` (in sorted order) are held out to choose each network's best epoch.
     """
     if settings.threads > 0:
@@ -242,18 +270,34 @@ def train_model(
     log(f"device {device}, {precision}; views {list(config.views)}; training on {train_names}, validating on {val_names}")
 
     networks = ViewNetworks(config)
-    per_network = replace(settings, budget_minutes=settings.budget_minutes / len(config.views))
     history: list[dict] = []
     best_epochs: dict[str, int] = {}
-    for view in config.views:
+    epochs_run: dict[str, int] = {}
+    started = time.perf_counter()
+    for i, view in enumerate(config.views):
+        left_minutes = settings.budget_minutes - (time.perf_counter() - started) / 60
+        per_network = replace(settings, budget_minutes=max(left_minutes, 0.0) / (len(config.views) - i))
         # One view at a time: a view's prepared volumes are freed before the next view's are made.
         prepared = prepared_volumes(stacks, config, view, settings.soft_labels)
         state, view_history, best_epochs[view] = train_network(
-            prepared[: len(stacks) - n_val], prepared[len(stacks) - n_val :], config, per_network, device, lambda line: log(f"{view}: {line}")
+            prepared[: len(stacks) - n_val],
+            prepared[len(stacks) - n_val :],
+            config,
+            per_network,
+            device,
+            lambda line: log(f"{view}: {line}"),
+            view,
         )
         networks[view].load_state_dict(state)
         history += [{"view": view, **row} for row in view_history]
+        epochs_run[view] = len(view_history)
         del prepared
+    cut = {view: n for view, n in epochs_run.items() if n < settings.max_epochs}
+    if cut:
+        log(
+            f"training cut short by the {settings.budget_minutes:g} min budget: "
+            + ", ".join(f"{view} {n} of {settings.max_epochs} epochs ({100 * (1 - n / settings.max_epochs):.0f}% short)" for view, n in cut.items())
+        )
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "state_dict": {k: v.detach().cpu().clone() for k, v in networks.state_dict().items()},
@@ -261,8 +305,17 @@ def train_model(
         "preprocessing": {
             "orientation": CANONICAL_ORIENTATION,
             "intensity": "clip to the 0.5..99.5th percentile, then z-score per volume",
-            "inplane_spacing_mm": config.inplane_spacing_mm,
+            "grid_spacing_mm": {view: list(config.grid_of(view)) for view in config.views},
             "resampling": "area to the model grid, bilinear back",
+        },
+        "plan": plan,
+        # The amount of training planned and done: a budget cut shows here and in the report.
+        "training_amount": {
+            "planned_epochs": settings.max_epochs,
+            "iterations_per_epoch": settings.iterations_per_epoch,
+            "epochs_run": epochs_run,
+            "cut_short_by_budget": bool(cut),
+            "minutes": round((time.perf_counter() - started) / 60, 2),
         },
         "train_settings": asdict(settings),
         "train_patients": train_names,
@@ -282,6 +335,7 @@ def train_network(
     settings: TrainSettings,
     device: torch.device,
     log: Callable[[str], None],
+    view: str = "axial",
 ) -> tuple[dict, list[dict], int]:
     """Train one U-Net on prepared volumes of one view; returns (kept state_dict, history, kept epoch).
 
@@ -296,7 +350,7 @@ def train_network(
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    net = UNet2D(config).to(device).to(memory_format=torch.channels_last)
+    net = UNet2D(config, config.in_channels_of(view)).to(device).to(memory_format=torch.channels_last)
     optimizer_class = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[settings.optimizer]
     optimizer = optimizer_class(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     loss_function = {"bce_dice": bce_dice_loss, "bce": F.binary_cross_entropy_with_logits}[settings.loss]
@@ -314,7 +368,7 @@ def train_network(
             if settings.schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = settings.learning_rate * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-            images_np, labels_np = sample_batch(train_volumes, settings, config, rng)
+            images_np, labels_np = sample_batch(train_volumes, settings, config, rng, view)
             images, labels = torch.from_numpy(images_np).to(device), torch.from_numpy(labels_np).to(device)
             if settings.augment:
                 images, labels = augment_batch(images, labels, generator, settings.soft_labels)
@@ -329,7 +383,7 @@ def train_network(
         train_loss = float(np.mean(losses))
         val_dice = float("nan")
         if val_volumes:
-            val_dice = float(np.mean([dice_score(predict_probability(net, v.image, config, device, precision) >= 0.5, v.mask) for v in val_volumes]))
+            val_dice = float(np.mean([dice_score(predict_probability(net, v.image, config, device, precision, view=view) >= 0.5, v.mask) for v in val_volumes]))
         elapsed = time.perf_counter() - start
         history.append({"epoch": epoch, "train_loss": train_loss, "val_dice": val_dice, "seconds": elapsed, "lr": optimizer.param_groups[0]["lr"]})
         epoch_seconds.append(elapsed - sum(epoch_seconds))

@@ -10,6 +10,7 @@ sys.path.insert(0, workflow.basedir)  # the laseg package sits beside the Snakef
 from laseg.clinical import check_grade_limits, patients_tsv_in_use
 from laseg.cohort import Case, discover_cases, kfold_splits, split_patients
 from laseg.config import config_problems
+from laseg.plan import explicit_settings, training_cap_minutes
 from laseg.io import InputError
 from laseg.synthetic import patient_id as synthetic_patient_id
 
@@ -18,6 +19,9 @@ problems = config_problems(config, SCHEMA)
 if problems:
     raise WorkflowError("invalid configuration: " + "; ".join(problems))
 validate(config, str(SCHEMA), set_default=True)
+# The planned keys the user set (not "auto"): they win over the plan, and the plan rule records them.
+EXPLICIT_SETTINGS = explicit_settings(config)
+TRAINING_CAP_MINUTES = training_cap_minutes(config)
 
 SYNTHETIC_DIR = "resources/synthetic"
 
@@ -110,7 +114,12 @@ def fold_training_inputs(wildcards):
     return {
         "slices": expand("results/slices/{patient}.npz", patient=train),
         "sidecars": expand("results/slices/{patient}.json", patient=train),
+        "plan": f"results/cv/fold_{wildcards.fold}/plan.json",
     }
+
+
+def fold_fingerprint_inputs(wildcards):
+    return expand("results/plan/cases/{patient}.json", patient=FOLDS[int(wildcards.fold)][0])
 
 
 def cv_case_metrics():

@@ -60,3 +60,21 @@ rule aggregate_cv:
         "../envs/laseg.yaml"
     script:
         "../scripts/aggregate_cv.py"
+
+
+use rule fingerprint as fingerprint_fold with:
+    input:
+        cases=fold_fingerprint_inputs,
+    output:
+        fingerprint="results/cv/fold_{fold}/fingerprint.json",
+    log:
+        "logs/cv/fingerprint_fold_{fold}.log",
+
+
+use rule plan as plan_fold with:
+    input:
+        fingerprint="results/cv/fold_{fold}/fingerprint.json",
+    output:
+        plan="results/cv/fold_{fold}/plan.json",
+    log:
+        "logs/cv/plan_fold_{fold}.log",

@@ -5,18 +5,20 @@ rule train:
     input:
         slices=expand("results/slices/{patient}.npz", patient=TRAIN),
         sidecars=expand("results/slices/{patient}.json", patient=TRAIN),
+        plan="results/plan/plan.json",
     output:
         checkpoint="results/model/model.pt",
         history="results/model/history.csv",
         curve="results/model/training_curve.png",
     params:
+        # Execution-only settings (threads) stay out: changing them must not retrain.
         model=config["model"],
-        train=config["train"],
+        train={key: value for key, value in config["train"].items() if key != "threads"},
     threads: config["train"]["threads"]
     resources:
         gpu=1,
         mem_mb=6000,
-        runtime=int(config["train"]["budget_minutes"]) + 30,
+        runtime=int(TRAINING_CAP_MINUTES) + 30,
     log:
         "logs/train.log",
     benchmark:

@@ -5,15 +5,22 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the laseg package beside the workflow
 
+import json
+from dataclasses import replace
+from pathlib import Path
+
 from laseg.entry import logged_step
-from laseg.model import ModelConfig
+from laseg.plan import plan_summary, planned_training
 from laseg.slices import load_slices
-from laseg.train import TrainSettings, save_checkpoint, train_model, write_history
+from laseg.train import save_checkpoint, train_model, write_history
 
 with logged_step(snakemake.log[0]):
     print(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}", file=sys.stderr, flush=True)  # a GPU job shows its GPU
     stacks = [load_slices(npz, sidecar) for npz, sidecar in zip(snakemake.input.slices, snakemake.input.sidecars)]
-    settings = TrainSettings(**{**snakemake.params.train, "threads": snakemake.threads})
-    checkpoint, history = train_model(stacks, ModelConfig(**snakemake.params.model), settings)
+    plan = json.loads(Path(snakemake.input.plan).read_text())
+    print(plan_summary(plan), file=sys.stderr, flush=True)
+    model_config, settings = planned_training(plan, snakemake.params.model, snakemake.params.train)
+    settings = replace(settings, threads=snakemake.threads)
+    checkpoint, history = train_model(stacks, model_config, settings, plan=plan)
     save_checkpoint(checkpoint, snakemake.output.checkpoint)
     write_history(history, snakemake.output.history, snakemake.output.curve)

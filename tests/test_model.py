@@ -237,13 +237,19 @@ def test_each_view_network_trains_as_it_would_alone_and_format_1_checkpoints_sti
 
 
 def test_the_training_budget_is_shared_between_the_views_networks(monkeypatch):
-    budgets = []
+    """Each network may use what is left of the job's cap, divided by the networks still to train."""
+    budgets, clock = [], [0.0]
+    minutes_used = iter([6.0, 1.0, 0.5])  # the axial network runs 6 min, the coronal 1 min
 
-    def record_budget(train_volumes, val_volumes, config, settings, device, log):
-        budgets.append(settings.budget_minutes)
-        return UNet2D(config).state_dict(), [], 1
+    def record_budget(train_volumes, val_volumes, config, settings, device, log, view):
+        budgets.append(round(settings.budget_minutes, 6))
+        clock[0] += 60 * next(minutes_used)
+        return UNet2D(config, config.in_channels_of(view)).state_dict(), [], 1
 
     monkeypatch.setattr(laseg.train, "train_network", record_budget)
+    monkeypatch.setattr(laseg.train.time, "perf_counter", lambda: clock[0])
     config = ModelConfig(base_channels=4, depth=2, context_slices=1, views=("axial", "coronal", "sagittal"))
     checkpoint, _ = train_model([tiny_stack()], config, TrainSettings(budget_minutes=9.0), log=lambda line: None)
-    assert budgets == [3.0, 3.0, 3.0] and checkpoint["train_settings"]["budget_minutes"] == 9.0
+    assert budgets == [3.0, 1.5, 2.0] and checkpoint["train_settings"]["budget_minutes"] == 9.0
+
+

@@ -1,0 +1,325 @@
+"""The data's fingerprint and the plan made from it: every setting train and predict use, each with its reason.
+
+nnU-Net's lesson: a segmentation pipeline must configure itself from the data, not from the dataset it was
+tuned on. Ours does it under a CPU budget: the grid, the crops and the amount of training follow from the
+training cases' spacing, field of view and atrium size; a key the user sets in the config wins.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from laseg.model import VIEW_AXES, ModelConfig, in_view_order
+from laseg.slices import SliceStack
+from laseg.train import TrainSettings
+
+PLAN_FORMAT = 1
+INTENSITY_PERCENTILES = (0.5, 5.0, 50.0, 95.0, 99.5)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The constants of a plan: what one CPU minute buys, not what one dataset needs."""
+
+    name: str
+    views: tuple[str, ...]  # slicing planes, one network each
+    slice_px: int  # the median slice's long side at the network grid: the pixels a network may spend on a slice
+    iterations_per_case: int  # training iterations per network per training case ...
+    iterations_min: int  # ... within these bounds
+    iterations_max: int
+    pixels_per_batch: int  # the work of one iteration, whatever the crop: batch x crop pixels
+    budget_minutes: float  # the train job's wall-clock cap
+
+
+PRESETS = {
+    "default": Preset("default", ("axial", "coronal"), 128, 60, 800, 1600, 16 * 64 * 64, 15.0),
+    "full": Preset("full", ("axial", "coronal", "sagittal"), 192, 150, 2000, 6000, 16 * 96 * 96, 60.0),
+}
+MIN_ATRIUM_PX = 20  # the atrium's narrowest in-plane extent spans at least this many grid pixels
+CONTEXT_MM = 2.5  # neighbouring slices each side: 2 slices at MSD's 1.25-1.37 mm, the measured default
+CONTEXT_MAX_SLICES = 4
+CROP_ATRIUM_EXTENTS = 2.5  # crop side = the atrium's in-plane diameter (geometric mean of its extents) x this
+BATCH_LIMITS = (4, 64)  # batch norm needs a few crops per batch
+ITERATIONS_PER_EPOCH = 40
+THICK_SLICE_RATIO = 3.0  # through-plane / in-plane spacing above which a coronal or sagittal slice is too coarse
+# Keys the plan sets; "auto" in the config means "the plan decides", anything else is the user's and wins.
+PLANNED_KEYS = (
+    ("model", "views"),
+    ("model", "inplane_spacing_mm"),
+    ("model", "context_slices"),
+    ("train", "patch_px"),
+    ("train", "batch_size"),
+    ("train", "max_epochs"),
+    ("train", "iterations_per_epoch"),
+    ("train", "budget_minutes"),
+)
+
+
+def fingerprint_case(stack: SliceStack) -> dict:
+    """What the plan needs to know about one labelled case, in the canonical (z, y, x) frame, millimetres."""
+    if stack.label is None:
+        raise ValueError(f"patient {stack.patient}: a fingerprint needs a label")
+    spacing = np.asarray(stack.spacing_zyx_mm, float)
+    inside = stack.label.astype(bool)
+    voxels = np.argwhere(inside)
+    extent_vox = voxels.max(axis=0) - voxels.min(axis=0) + 1
+    percentiles = [float(p) for p in INTENSITY_PERCENTILES]
+    return {
+        "patient": stack.patient,
+        "shape_zyx": [int(n) for n in stack.image.shape],
+        "spacing_zyx_mm": [float(s) for s in spacing],
+        "field_of_view_zyx_mm": [float(n * s) for n, s in zip(stack.image.shape, spacing)],
+        "source_direction": [float(d) for d in stack.source_geometry.direction],
+        "source_orientation": stack.source_geometry.orientation,
+        "intensity_percentiles": percentiles,
+        "intensity_inside_la": [float(v) for v in np.percentile(stack.image[inside], percentiles)],
+        "intensity_outside_la": [float(v) for v in np.percentile(stack.image[~inside], percentiles)],
+        "la_volume_ml": float(inside.sum() * spacing.prod() / 1000.0),
+        "la_extent_zyx_mm": [float(n * s) for n, s in zip(extent_vox, spacing)],
+        "la_bbox_min_zyx_mm": [float(v * s) for v, s in zip(voxels.min(axis=0), spacing)],
+    }
+
+
+def cohort_fingerprint(cases: list[dict]) -> dict:
+    """The cases' fingerprints and their medians (and the smallest atrium's extents)."""
+    if not cases:
+        raise ValueError("a fingerprint needs at least one labelled training case")
+    cases = sorted(cases, key=lambda c: c["patient"])
+
+    def median(key: str) -> list[float]:
+        return [float(v) for v in np.median([c[key] for c in cases], axis=0)]
+
+    inside_high = [c["intensity_inside_la"][-1] for c in cases]
+    return {
+        "n_cases": len(cases),
+        "patients": [c["patient"] for c in cases],
+        "median": {
+            "spacing_zyx_mm": median("spacing_zyx_mm"),
+            "shape_zyx": median("shape_zyx"),
+            "field_of_view_zyx_mm": median("field_of_view_zyx_mm"),
+            "la_volume_ml": float(np.median([c["la_volume_ml"] for c in cases])),
+            "la_extent_zyx_mm": median("la_extent_zyx_mm"),
+            "intensity_inside_la": median("intensity_inside_la"),
+            "intensity_outside_la": median("intensity_outside_la"),
+        },
+        "min": {"la_extent_zyx_mm": [float(v) for v in np.min([c["la_extent_zyx_mm"] for c in cases], axis=0)]},
+        # How far scanners' raw scales disagree: the ratio of the largest to the smallest atrium 99.5th percentile.
+        "intensity_scale_ratio": float(max(inside_high) / max(min(inside_high), 1e-6)),
+        "orientations": sorted({c["source_orientation"] for c in cases}),
+        "cases": cases,
+    }
+
+
+def _round_to(value: float, multiple: int, minimum: int) -> int:
+    return max(minimum, multiple * round(value / multiple))
+
+
+def _entry(value: object, reason: str, source: str = "plan", **figures: object) -> dict:
+    return {"value": value, "source": source, "reason": reason, "from": figures}
+
+
+def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -> dict:
+    """Every planned setting from a cohort fingerprint; `explicit` holds the user's own values of
+    PLANNED_KEYS ({"model": {"views": [...]}, ...}), which win and are marked source "config"."""
+    preset = PRESETS[preset_name]
+    med = fingerprint["median"]
+    spacing = med["spacing_zyx_mm"]
+    fov = med["field_of_view_zyx_mm"]
+    la_extent = med["la_extent_zyx_mm"]
+    n_cases = fingerprint["n_cases"]
+
+    def user(section: str, key: str) -> object:
+        value = explicit.get(section, {}).get(key, "auto")
+        return None if value == "auto" else value
+
+    settings: dict[str, dict] = {"model": {}, "train": {}}
+
+    # Views: one network per plane; a plane that cuts across thick slices sees too few rows to learn from.
+    inplane = min(spacing[1], spacing[2])
+    anisotropy = spacing[0] / inplane
+    if user("model", "views") is not None:
+        views = list(user("model", "views"))  # type: ignore[arg-type]
+        settings["model"]["views"] = _entry(views, "set in the config", "config")
+    else:
+        views = list(preset.views)
+        if anisotropy > THICK_SLICE_RATIO:
+            views = ["axial"]
+            reason = f"slices {anisotropy:.1f}x thicker than the in-plane spacing (> {THICK_SLICE_RATIO}): axial only"
+        else:
+            reason = f"preset {preset.name}: one network per plane, probabilities averaged (5-fold MSD: 2 planes 0.9162 vs 1 plane 0.9009)"
+        settings["model"]["views"] = _entry(views, reason, median_spacing_zyx_mm=spacing, anisotropy=round(anisotropy, 2))
+
+    # Grid: fine enough that the atrium's narrowest in-plane extent spans MIN_ATRIUM_PX pixels, coarse enough
+    # that the median slice fits in preset.slice_px pixels (the CPU budget per slice), never finer than the data.
+    grid: dict[str, list[float]] = {}
+    context: dict[str, int] = {}
+    crops: dict[str, list[int]] = {}
+    batches: dict[str, int] = {}
+    grid_reasons, grid_figures = [], {}
+    for view in views:
+        view_spacing, view_fov, view_la = (list(in_view_order(tuple(v), view)[1:]) for v in (spacing, fov, la_extent))
+        if user("model", "inplane_spacing_mm") is not None:
+            target = float(user("model", "inplane_spacing_mm"))  # type: ignore[arg-type]
+        else:
+            by_budget = max(view_fov) / preset.slice_px
+            by_atrium = min(view_la) / MIN_ATRIUM_PX
+            target = round(min(by_budget, by_atrium), 3)
+            grid_reasons.append(
+                f"{view}: min(slice {max(view_fov):.0f} mm / {preset.slice_px} px = {by_budget:.2f}, "
+                f"atrium {min(view_la):.0f} mm / {MIN_ATRIUM_PX} px = {by_atrium:.2f}) = {target:.2f} mm"
+            )
+        grid[view] = [round(max(target, s), 4) for s in view_spacing]
+        grid_figures[view] = {"data_spacing_mm": view_spacing, "field_of_view_mm": view_fov, "la_extent_mm": view_la}
+
+        slice_spacing = spacing[VIEW_AXES[view][0]]
+        if user("model", "context_slices") is not None:
+            context[view] = int(user("model", "context_slices"))  # type: ignore[arg-type]
+        else:
+            context[view] = int(min(CONTEXT_MAX_SLICES, max(1, round(CONTEXT_MM / slice_spacing))))
+
+        if user("train", "patch_px") is not None:
+            crops[view] = [int(user("train", "patch_px"))] * 2  # type: ignore[arg-type]
+        else:
+            side_mm = CROP_ATRIUM_EXTENTS * math.sqrt(view_la[0] * view_la[1])
+            crops[view] = [
+                min(_round_to(side_mm / g, 16, 32), _round_to(math.ceil(f / g), 16, 32)) for g, f in zip(grid[view], view_fov)
+            ]
+        if user("train", "batch_size") is not None:
+            batches[view] = int(user("train", "batch_size"))  # type: ignore[arg-type]
+        else:
+            batches[view] = int(np.clip(round(preset.pixels_per_batch / (crops[view][0] * crops[view][1])), *BATCH_LIMITS))
+
+    explicit_grid = user("model", "inplane_spacing_mm") is not None
+    settings["model"]["grid_spacing_mm"] = _entry(
+        grid,
+        "set in the config (model.inplane_spacing_mm)" if explicit_grid else "; ".join(grid_reasons) + "; never finer than the data's spacing",
+        "config" if explicit_grid else "plan",
+        **grid_figures,
+    )
+    explicit_context = user("model", "context_slices") is not None
+    settings["model"]["context_slices"] = _entry(
+        context,
+        "set in the config" if explicit_context else f"neighbours each side covering {CONTEXT_MM} mm (1..{CONTEXT_MAX_SLICES} slices)",
+        "config" if explicit_context else "plan",
+        slice_spacing_mm={v: spacing[VIEW_AXES[v][0]] for v in views},
+    )
+    explicit_crop = user("train", "patch_px") is not None
+    settings["train"]["patch_px"] = _entry(
+        crops,
+        "set in the config" if explicit_crop
+        else f"{CROP_ATRIUM_EXTENTS} x the atrium's in-plane diameter in the view, at most the median slice, multiples of 16",
+        "config" if explicit_crop else "plan",
+        la_extent_zyx_mm=la_extent,
+        field_of_view_zyx_mm=fov,
+    )
+    explicit_batch = user("train", "batch_size") is not None
+    settings["train"]["batch_size"] = _entry(
+        batches,
+        "set in the config" if explicit_batch else f"the same work per iteration for every crop: {preset.pixels_per_batch} pixels / crop pixels, within {BATCH_LIMITS}",
+        "config" if explicit_batch else "plan",
+    )
+
+    # Intensity: MRI has no absolute unit, so each volume is put on its own scale.
+    settings["model"]["intensity"] = _entry(
+        "clip to the 0.5..99.5th percentile, then z-score per volume",
+        f"MRI intensities have no absolute scale: the atrium's 99.5th percentile differs {fingerprint['intensity_scale_ratio']:.1f}x between training cases",
+        intensity_scale_ratio=round(fingerprint["intensity_scale_ratio"], 2),
+        median_inside_la=med["intensity_inside_la"],
+        median_outside_la=med["intensity_outside_la"],
+    )
+
+    # Amount of training: iterations per network from the number of cases, so a bigger cohort is seen as often.
+    per_epoch = user("train", "iterations_per_epoch") or ITERATIONS_PER_EPOCH
+    iterations = int(np.clip(preset.iterations_per_case * n_cases, preset.iterations_min, preset.iterations_max))
+    epochs = user("train", "max_epochs") or max(1, round(iterations / per_epoch))
+    amount_reason = (
+        f"{preset.iterations_per_case} iterations per training case per network, within "
+        f"{preset.iterations_min}..{preset.iterations_max}: {n_cases} cases -> {iterations}"
+    )
+    settings["train"]["iterations_per_epoch"] = _entry(
+        per_epoch, "set in the config" if user("train", "iterations_per_epoch") else "an epoch is a unit of the schedule and the log",
+        "config" if user("train", "iterations_per_epoch") else "plan",
+    )
+    settings["train"]["max_epochs"] = _entry(
+        epochs,
+        "set in the config" if user("train", "max_epochs") else amount_reason,
+        "config" if user("train", "max_epochs") else "plan",
+        n_cases=n_cases,
+    )
+    budget = user("train", "budget_minutes")
+    settings["train"]["budget_minutes"] = _entry(
+        float(budget) if budget is not None else preset.budget_minutes,
+        "set in the config" if budget is not None else f"preset {preset.name}: a cap; training stops early only if the CPU is too slow, and says so",
+        "config" if budget is not None else "plan",
+    )
+    return {
+        "format": PLAN_FORMAT,
+        "preset": preset.name,
+        "fingerprint_cases": fingerprint["patients"],
+        "settings": settings,
+    }
+
+
+def planned_values(plan: dict) -> dict[str, dict]:
+    """{"model": {key: value}, "train": {key: value}}: the plan without its reasons."""
+    return {section: {key: entry["value"] for key, entry in entries.items()} for section, entries in plan["settings"].items()}
+
+
+def planned_training(plan: dict, model_config: dict, train_config: dict) -> tuple[ModelConfig, TrainSettings]:
+    """The network and training settings a plan resolves to; the config's own sections give every key the
+    plan does not set (those it sets are already resolved in the plan, explicit values included)."""
+    values = planned_values(plan)
+    model, train = values["model"], values["train"]
+    views = list(model["views"])
+    planned_model_keys = {key for section, key in PLANNED_KEYS if section == "model"}
+    planned_train_keys = {key for section, key in PLANNED_KEYS if section == "train"}
+    first = views[0]
+    config = ModelConfig(
+        **{k: v for k, v in model_config.items() if k not in planned_model_keys},
+        views=tuple(views),
+        # The scalar fields only back old checkpoints; the per-view fields are what runs.
+        context_slices=int(model["context_slices"][first]),
+        inplane_spacing_mm=float(min(model["grid_spacing_mm"][first])),
+        grid_spacing_mm={view: [float(s) for s in model["grid_spacing_mm"][view]] for view in views},
+        view_context_slices={view: int(model["context_slices"][view]) for view in views},
+    )
+    settings = TrainSettings(
+        **{k: v for k, v in train_config.items() if k not in planned_train_keys},
+        max_epochs=int(train["max_epochs"]),
+        iterations_per_epoch=int(train["iterations_per_epoch"]),
+        budget_minutes=float(train["budget_minutes"]),
+        batch_size=int(train["batch_size"][first]),
+        patch_px=int(max(train["patch_px"][first])),
+        view_patch_px={view: [int(n) for n in train["patch_px"][view]] for view in views},
+        view_batch_size={view: int(train["batch_size"][view]) for view in views},
+    )
+    return config, settings
+
+
+def explicit_settings(config: dict) -> dict[str, dict]:
+    """The PLANNED_KEYS the user set (anything but "auto"), as {"model": {...}, "train": {...}}."""
+    explicit: dict[str, dict] = {"model": {}, "train": {}}
+    for section, key in PLANNED_KEYS:
+        value = config.get(section, {}).get(key, "auto")
+        if value != "auto":
+            explicit[section][key] = value
+    return explicit
+
+
+def training_cap_minutes(config: dict) -> float:
+    """The train job's wall-clock cap: the config's, else the preset's (for a cluster job's runtime)."""
+    budget = config.get("train", {}).get("budget_minutes", "auto")
+    return PRESETS[config.get("plan", {}).get("preset", "default")].budget_minutes if budget == "auto" else float(budget)
+
+
+def plan_summary(plan: dict) -> str:
+    """One line per planned setting: key = value (source: reason), for logs and the report."""
+    lines = [f"plan (preset {plan['preset']}, from {len(plan['fingerprint_cases'])} training cases):"]
+    for section, entries in plan["settings"].items():
+        for key, entry in entries.items():
+            lines.append(f"  {section}.{key} = {json.dumps(entry['value'])}  ({entry['source']}: {entry['reason']})")
+    return "\n".join(lines)
