@@ -1,12 +1,13 @@
-"""Side-by-side benchmark on the real MSD Task02_Heart cases: our pipeline vs the thesis recipe at the
-same wall-clock budget per fold (both through this workflow's cross-validation rules, same folds, same
-machine, one run), beside nnU-Net v2's measured cost on this machine (bench/nnunet_cost.py).
+"""5-fold cross-validation of recipes (bench/configs/<recipe>.yaml) on a real dataset in ../shared/data, through
+this workflow's CV rules (nnU-Net's split: sorted ids, KFold(5, shuffle, 12345)), one recipe after the other on
+the same machine, beside nnU-Net v2's published figures and its measured cost here (bench/nnunet_cost.py).
 
-    .venv/bin/python bench/run_benchmark.py                 # 5 folds x 2 recipes x 10 min
-    .venv/bin/python bench/run_benchmark.py --folds 0 1 --budget 10 --repeat-fold 0
-    .venv/bin/python bench/run_benchmark.py --recipes axial --tag 5fold-axial   # bench/configs/axial.yaml
+    .venv/bin/python bench/run_benchmark.py --dataset msd_task02_heart --recipes ours        # the default plan
+    .venv/bin/python bench/run_benchmark.py --dataset la2018_lge_dev --recipes ours full
+    .venv/bin/python bench/run_benchmark.py --recipes constants --budget 10 --folds 0    # the pre-plan settings
 
-Writes bench/results/benchmark-<date>.json and .md and prints the table.
+Each recipe trains as its plan says (train.budget_minutes is its cap) unless --budget sets the cap.
+Writes bench/results/benchmark-<date>-<dataset>[-tag].json and .md and prints the table.
 """
 
 from __future__ import annotations
@@ -26,33 +27,39 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import cpu_name  # noqa: E402
+from bench.result_files import cpu_name, write_result  # noqa: E402
 from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
 from laseg.metrics import cross_validation_tables  # noqa: E402
 from laseg.model import cpu_has_amx_bf16  # noqa: E402
 
-DATA = (REPO / ".." / "shared" / "data" / "msd_task02_heart").resolve()
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 RECIPES = {
-    "ours": "default config (axial + coronal 2.5D U-Nets, half the budget each)",
+    "ours": "default plan (preset default)",
+    "full": "full plan (preset full)",
+    "constants": "pre-plan constants (2.5 mm, 96 px, 2 views), wall-clock bound",
     "thesis": "thesis recipe (64-wide 2D U-Net, Adam 1e-4, BCE)",
-    "axial": "one axial 2.5D U-Net (the default until 2026-12-02)",
-    "three_views": "axial + coronal + sagittal networks, a third of the budget each",
+    "axial": "one axial 2.5D U-Net",
+    "three_views": "axial + coronal + sagittal networks",
 }
-PUBLISHED = {"nnU-Net v1 2D (published)": 0.9096, "nnU-Net v1 3D full-res (published)": 0.9329}
+PUBLISHED = {
+    "msd_task02_heart": {"nnU-Net v1 2D (published 5-fold CV)": 0.9096, "nnU-Net v1 3D full-res (published 5-fold CV)": 0.9329},
+    "la2018_lge_dev": {"3D V-Net (UA-MT paper, its 80/20 split, not this CV)": 0.9114},
+}
 
 
-def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, cores: int) -> dict:
+def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, workdir: Path, cores: int) -> dict:
     """Run the CV rules for the given folds of one recipe; return its row of the table."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((REPO / "bench" / "configs" / f"{recipe}.yaml").read_text())
-    config["data"] = {"source": "folder", "path": str(DATA)}
-    # The budget is per fold: the train job shares it between the networks of a multi-view recipe.
-    config.setdefault("train", {}).update(budget_minutes=budget, max_epochs=100_000, threads=cores)
+    config["data"] = {"source": "folder", "path": str(data)}
+    config.setdefault("train", {})["threads"] = cores
+    if budget is not None:  # the train job's cap per fold, shared by a multi-view recipe's networks
+        config["train"]["budget_minutes"] = budget
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     # The settings that ran, defaults included, so a result file still says what it measured after the defaults move.
     defaults = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    settings = {section: {**defaults[section], **config.get(section, {})} for section in ("model", "train", "predict", "postprocess")}
-    splits = kfold_splits([c.patient for c in discover_cases(DATA)], config["cv"]["folds"])
+    settings = {section: {**defaults[section], **config.get(section, {})} for section in ("plan", "model", "train", "predict", "postprocess")}
+    splits = kfold_splits([c.patient for c in discover_cases(data)], config["cv"]["folds"])
     metrics = [f"results/cv/fold_{k}/metrics/{p}.json" for k in folds for p in splits[k][1]]
     histories = [f"results/cv/fold_{k}/history.csv" for k in folds]
     command = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
@@ -64,6 +71,10 @@ def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, core
     predict_bench = pd.concat(
         [pd.read_csv(p, sep="\t") for k in folds for p in (workdir / f"benchmarks/cv/predict_fold_{k}").glob("*.tsv")]
     )
+    difference = per_case["volume_pred_ml"] - per_case["volume_true_ml"]
+    bias, spread = float(difference.mean()), float(difference.std(ddof=1))
+    plans = {k: json.loads((workdir / f"results/cv/fold_{k}/plan.json").read_text()) for k in folds}
+    epochs_run = {k: pd.read_csv(workdir / h).groupby("view")["epoch"].max().to_dict() for k, h in zip(folds, histories)}
     return {
         "recipe": recipe,
         "description": RECIPES[recipe],
@@ -73,6 +84,12 @@ def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, core
         "dice_sd": float(per_case["dice"].std(ddof=1)),
         "dice_per_fold": [round(float(d), 4) for d in fold_rows["dice"]],
         "hd95_mm": float(per_case["hd95_mm"].mean()),
+        # Bland-Altman: mean predicted - reference LA volume and its 95% limits of agreement.
+        "volume_bias_ml": bias,
+        "volume_limits_of_agreement_ml": [bias - 1.96 * spread, bias + 1.96 * spread],
+        "planned_epochs_per_fold": {k: plans[k]["settings"]["train"]["max_epochs"]["value"] for k in folds},
+        "epochs_run_per_fold": epochs_run,
+        "plans": plans,
         "train_minutes_per_fold": [round(float(m), 2) for m in fold_rows["train_minutes"]],
         "inference_s_per_volume": float(predict_bench["s"].mean()),
         "peak_rss_mb_train": float(max(b["max_rss"].max() for b in train_bench)),
@@ -82,69 +99,78 @@ def run_recipe(recipe: str, folds: list[int], budget: float, workdir: Path, core
     }
 
 
-def markdown_table(rows: list[dict], nnunet: dict | None, budget: float) -> str:
+def markdown_table(rows: list[dict], nnunet: dict | None, dataset: str, budget: float | None) -> str:
     lines = [
-        "| system | Dice mean ± sd | Dice per fold | HD95 mm | train min / fold | inference s / volume | peak RSS MB |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| system | Dice mean ± sd | Dice per fold | HD95 mm | LA volume bias mL (95% limits) | epochs run / planned per network "
+        "| train min / fold | inference s / volume | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
+        low, high = r["volume_limits_of_agreement_ml"]
+        epochs = "; ".join(
+            f"{'/'.join(str(n) for n in r['epochs_run_per_fold'][k].values())} of {r['planned_epochs_per_fold'][k]}"
+            for k in r["folds"]
+        )
         lines.append(
             f"| {r['description']}{' (repeat)' if r.get('repeat') else ''} | {r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | "
             f"{', '.join(f'{d:.4f}' for d in r['dice_per_fold'])} | {r['hd95_mm']:.2f} | "
+            f"{r['volume_bias_ml']:+.1f} ({low:+.1f} to {high:+.1f}) | {epochs} | "
             f"{', '.join(f'{m:.1f}' for m in r['train_minutes_per_fold'])} | {r['inference_s_per_volume']:.1f} | {r['peak_rss_mb_train']:.0f} |"
         )
-    for name, dice in PUBLISHED.items():
-        cost = ""
-        if nnunet:
-            key = "2d" if "2D" in name else "3d_fullres"
-            entry = nnunet.get("configurations", {}).get(key, {})
-            if entry:
-                idle = entry.get("uncontended_estimate", {})
-                cost = (f"{60 * entry['extrapolated_hours']:.0f} min = {entry['extrapolated_hours'] / 24:.0f} days extrapolated "
-                        f"({entry['seconds_per_iteration']:.0f} s/iteration at batch {entry['batch_size']}; "
-                        f"idle-machine estimate {idle.get('extrapolated_hours', float('nan')) / 24:.0f} days)")
-                rss = f"{entry.get('peak_rss_mib', float('nan')):.0f}"
-        lines.append(f"| {name} | {dice:.4f} | (5-fold CV, published) | – | {cost or 'not measured here'} | – | {rss if cost else '–'} |")
+    for name, dice in PUBLISHED.get(dataset, {}).items():
+        cost, rss = "not measured here", "–"
+        entry = (nnunet or {}).get("configurations", {}).get("2d" if "2D" in name else "3d_fullres", {}) if "nnU-Net" in name else {}
+        if entry:
+            idle = entry.get("uncontended_estimate", {})
+            cost = (f"{60 * entry['extrapolated_hours']:.0f} min = {entry['extrapolated_hours'] / 24:.0f} days extrapolated "
+                    f"({entry['seconds_per_iteration']:.0f} s/iteration at batch {entry['batch_size']}; "
+                    f"idle-machine estimate {idle.get('extrapolated_hours', float('nan')) / 24:.0f} days)")
+            rss = f"{entry.get('peak_rss_mib', float('nan')):.0f}"
+        lines.append(f"| {name} | {dice:.4f} | – | – | – | – | {cost} | – | {rss} |")
     lines.append("")
-    lines.append(f"Budget {budget} min of training per fold for each recipe (split between the networks of a multi-view recipe), same folds (nnU-Net's split).")
+    cap = f"a {budget} min cap per fold set by --budget" if budget is not None else "each plan's own cap"
+    lines.append(f"Dataset {dataset}; training amount from each fold's plan ({cap}); same folds as nnU-Net (sorted ids, KFold(5, shuffle, 12345)).")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="msd_task02_heart", choices=sorted(PUBLISHED), help="a folder in ../shared/data")
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--budget", type=float, default=10.0, help="training minutes per fold")
-    parser.add_argument("--recipes", nargs="+", default=["ours", "thesis"], choices=list(RECIPES))
+    parser.add_argument("--budget", type=float, default=None, help="cap on training minutes per fold (default: the plan's)")
+    parser.add_argument("--recipes", nargs="+", default=["ours"], choices=list(RECIPES))
     parser.add_argument("--repeat-fold", type=int, default=None, help="run this fold of 'ours' a second time (run-to-run spread)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work")
     parser.add_argument("--tag", default="", help="suffix of the result files, e.g. folds0-1")
     args = parser.parse_args()
 
+    data = SHARED_DATA / args.dataset
     started = dt.datetime.now(dt.timezone.utc)
-    rows = [run_recipe(r, args.folds, args.budget, args.workdir / r, args.cores) for r in args.recipes]
+    work = args.workdir / args.dataset
+    rows = [run_recipe(r, data, args.folds, args.budget, work / r, args.cores) for r in args.recipes]
     if args.repeat_fold is not None:
-        repeat = run_recipe("ours", [args.repeat_fold], args.budget, args.workdir / "ours_repeat", args.cores)
+        repeat = run_recipe("ours", data, [args.repeat_fold], args.budget, work / "ours_repeat", args.cores)
         rows.append({**repeat, "repeat": True})
     nnunet_path = REPO / "bench" / "results" / "nnunet_cost.json"
-    nnunet = json.loads(nnunet_path.read_text()) if nnunet_path.is_file() else None
-    table = markdown_table(rows, nnunet, args.budget)
+    nnunet = json.loads(nnunet_path.read_text()) if nnunet_path.is_file() and args.dataset == "msd_task02_heart" else None
+    table = markdown_table(rows, nnunet, args.dataset, args.budget)
     cpu = cpu_name()
+    amx = cpu_has_amx_bf16()
     result = {
         "date": started.isoformat(timespec="seconds"),
+        "dataset": args.dataset,
         "load_average_at_end": os.getloadavg(),
         # amx_bf16: whether precision auto trained and predicted in bf16 here (laseg.model.select_precision)
-        "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "amx_bf16": cpu_has_amx_bf16()},
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "amx_bf16": amx},
         "budget_minutes": args.budget,
         "rows": rows,
         "nnunet": nnunet,
         "table_markdown": table,
     }
-    out = REPO / "bench" / "results" / f"benchmark-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    out.with_suffix(".md").write_text(f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores, {'with' if result['machine']['amx_bf16'] else 'without'} AMX-bf16 "
-        f"(precision auto: {'bf16' if result['machine']['amx_bf16'] else 'fp32'})\n\n{table}\n")
+    heading = (f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores, {'with' if amx else 'without'} AMX-bf16 "
+               f"(precision auto: {'bf16' if amx else 'fp32'})")
+    write_result("benchmark", "-".join(filter(None, [args.dataset, args.tag])), started, result, f"{heading}\n\n{table}")
     print(table)
 
 

@@ -250,3 +250,39 @@ def test_changing_postprocessing_reruns_only_what_follows_it(finished_run):
     summary = run_snakemake(finished_run, "--summary", config=changed).stdout
     assert "results/masks/syn_001.nii.gz" in summary
     assert scheduled_jobs(finished_run, config=changed) == {}
+
+
+def test_the_plan_follows_the_training_cases_and_the_config_keys_set_win(finished_run):
+    plan = json.loads((finished_run / "results/plan/plan.json").read_text())
+    fingerprint = json.loads((finished_run / "results/plan/fingerprint.json").read_text())
+    training = sorted({f"syn_{i:03d}" for i in range(6)} - set(TEST_PATIENTS))
+    assert plan["fingerprint_cases"] == fingerprint["patients"] == training  # never the test patients
+    settings = plan["settings"]
+    for key in ("max_epochs", "iterations_per_epoch", "patch_px", "budget_minutes"):  # set in CONFIG
+        assert settings["train"][key]["source"] == "config", key
+    assert settings["train"]["max_epochs"]["value"] == 12 and settings["train"]["patch_px"]["value"]["axial"] == [64, 64]
+    assert settings["model"]["views"]["source"] == "plan" and settings["model"]["grid_spacing_mm"]["source"] == "plan"
+    # The checkpoint carries the plan it was trained with, and the report shows it with the amount of training.
+    checkpoint = torch.load(finished_run / "results/model/model.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["plan"] == plan
+    assert checkpoint["model_config"]["grid_spacing_mm"] == settings["model"]["grid_spacing_mm"]["value"]
+    assert checkpoint["training_amount"]["epochs_run"] == {view: 12 for view in settings["model"]["views"]["value"]}
+    report = (finished_run / "results/report.html").read_text()
+    assert 'id=\'plan-table\'' in report and "model.grid_spacing_mm" in report and "completed as planned" in report
+
+
+def test_adding_a_test_patient_does_not_replan_or_retrain(finished_run):
+    more = {**CONFIG, "synthetic": {**CONFIG["synthetic"], "n_patients": 7}, "split": {"test": [*TEST_PATIENTS, "syn_006"]}}
+    jobs = scheduled_jobs(finished_run, config=more)
+    assert jobs.get("synthesize_case") == 1 and jobs.get("slice_case") == 1 and jobs.get("predict") == 1
+    assert not {"fingerprint_case", "fingerprint", "plan", "train"} & set(jobs), jobs
+
+
+def test_changing_the_thread_count_does_not_retrain(finished_run):
+    jobs = scheduled_jobs(finished_run, config={**CONFIG, "train": {**CONFIG["train"], "threads": 1}})
+    assert "train" not in jobs and "plan" not in jobs, jobs
+
+
+def test_changing_a_planned_key_replans_and_retrains(finished_run):
+    jobs = scheduled_jobs(finished_run, config={**CONFIG, "model": {"inplane_spacing_mm": 2.0}})
+    assert jobs.get("plan") == 1 and jobs.get("train") == 1 and "fingerprint" not in jobs and "slice_case" not in jobs
