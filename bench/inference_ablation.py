@@ -87,9 +87,9 @@ def main() -> None:
                 start = time.perf_counter()
                 probability = np.zeros(stack.image.shape, np.float32)
                 for view, (image, _) in prepared.items():  # the mean over the model's views, as predict_stack
-                    view_probability = predict_multiscale(net[view], model_config, image, torch.device("cpu"), scales, precision)
+                    view_probability = predict_multiscale(net[view], model_config, image, torch.device("cpu"), scales, precision, view)
                     if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors
-                        mirrored = predict_multiscale(net[view], model_config, np.ascontiguousarray(image[:, :, ::-1]), torch.device("cpu"), scales, precision)
+                        mirrored = predict_multiscale(net[view], model_config, np.ascontiguousarray(image[:, :, ::-1]), torch.device("cpu"), scales, precision, view)
                         view_probability = (view_probability + mirrored[:, :, ::-1]) / 2
                     view_probability = resample_inplane(view_probability, in_view_order(stack.image.shape, view)[1:], "bilinear")
                     probability += from_view(view_probability, view) / len(prepared)
