@@ -179,6 +179,12 @@ def aggregate_case_metrics(case_json_paths: list[str], test_patients: set[str]) 
     return per_patient, summarize(per_patient)
 
 
+def read_patient_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A per-patient CSV written by write_csv, ids kept as text: "001" stays "001", not the number 1,
+    and an id such as "NA" is not a missing value (only empty cells are)."""
+    return pd.read_csv(path, dtype={"patient": str}, keep_default_na=False, na_values=[""])
+
+
 def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=index, float_format="%.10g")

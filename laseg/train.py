@@ -393,7 +393,7 @@ def train_network(
         fitting = epoch + int(max(0.0, 60 * settings.budget_minutes - elapsed) / recent)
         if min(fitting, settings.max_epochs) != planned_epochs:
             planned_epochs = max(epoch, min(fitting, settings.max_epochs))
-            log(f"the {settings.budget_minutes} min budget fits {planned_epochs} epochs: learning-rate schedule set to that")
+            log(f"the {settings.budget_minutes:.1f} min budget left fits {planned_epochs} of {settings.max_epochs} epochs: learning-rate schedule set to that")
         log(_progress_line(epoch, planned_epochs, train_loss, val_dice, elapsed))
         score = val_dice if val_volumes else float(epoch)
         if score > best_score:
@@ -401,7 +401,7 @@ def train_network(
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         if epoch >= planned_epochs:
             if planned_epochs < settings.max_epochs:
-                log(f"wall-clock budget of {settings.budget_minutes} min used up after epoch {epoch}")
+                log(f"wall-clock budget of {settings.budget_minutes:.1f} min used up after epoch {epoch}")
             break
     log(f"best epoch {best_epoch} " + (f"(val_dice {best_score:.4f})" if val_volumes else "(the last; no validation patients)"))
     return best_state, history, best_epoch  # type: ignore[return-value]

@@ -1,4 +1,5 @@
 # Cohort discovery, the train/test split, and the input functions every other rule file uses.
+import re
 import sys
 from pathlib import Path
 
@@ -84,7 +85,7 @@ SCORED = sorted(TEST)
 
 
 wildcard_constraints:
-    patient="|".join(sorted(CASES)) or "(?!)",
+    patient="|".join(re.escape(p) for p in sorted(CASES)) or "(?!)",  # ids are text, not patterns
     fold=r"\d+",
 
 

@@ -4,14 +4,13 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the laseg package beside the workflow
 
-import pandas as pd
 
 from laseg.clinical import read_patients_tsv, volume_index_table
 from laseg.entry import logged_step
-from laseg.metrics import write_csv
+from laseg.metrics import read_patient_table, write_csv
 
 with logged_step(snakemake.log[0]):
-    per_patient = pd.read_csv(snakemake.input.per_patient)
+    per_patient = read_patient_table(snakemake.input.per_patient)
     anthropometrics = read_patients_tsv(snakemake.input.patients[0]) if snakemake.input.patients else {}
     table = volume_index_table(per_patient, anthropometrics, dict(snakemake.params.upper_limits_ml_m2))
     write_csv(table, snakemake.output.table)

@@ -10,6 +10,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the laseg package beside the 
 import pandas as pd
 
 from laseg.entry import logged_step
+from laseg.metrics import read_patient_table
 from laseg.report import PatientMedia, ReportContent, checkpoint_facts, write_report
 
 
@@ -51,8 +52,8 @@ with logged_step(snakemake.log[0]):
         if getattr(inputs, key)
     }
     content = ReportContent(
-        per_patient=pd.read_csv(inputs.per_patient),
-        volumes=pd.read_csv(inputs.volumes, keep_default_na=True),
+        per_patient=read_patient_table(inputs.per_patient),
+        volumes=read_patient_table(inputs.volumes),
         config=dict(snakemake.params.config),
         grade_limits_ml_m2=dict(snakemake.params.config["clinical"]["lavi_upper_limits_ml_m2"]),
         patients=patients,

@@ -209,3 +209,14 @@ def test_evaluate_case_on_a_full_size_scan():
     pred = np.roll(truth, 2, axis=0)
     row = metrics.evaluate_case("big", pred, truth, spacing)
     assert row["hd95_mm"] == pytest.approx(2 * 1.37, rel=0.05)
+
+
+def test_patient_tables_keep_ids_as_text(tmp_path):
+    from laseg.metrics import read_patient_table, write_csv
+
+    ids = ["001", "0042", "NA", "pat(1)", "1e3"]
+    table = pd.DataFrame({"patient": ids, "dice": [0.9, float("nan"), 0.8, 0.7, 0.6]})
+    write_csv(table, tmp_path / "per_patient.csv")
+    back = read_patient_table(tmp_path / "per_patient.csv")
+    assert back["patient"].tolist() == ids
+    assert np.isnan(back["dice"][1]) and back["dice"][0] == 0.9
