@@ -159,8 +159,8 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
     views = list(user("model", "views") or views)  # type: ignore[call-overload]
     settings["model"]["views"] = entry("model", "views", views, reason, median_spacing_zyx_mm=spacing, anisotropy=round(anisotropy, 2))
 
-    # Grid: fine enough that the atrium's narrowest in-plane extent spans MIN_ATRIUM_PX pixels, coarse enough
-    # that the median slice fits in preset.slice_px pixels (the CPU budget per slice), never finer than the data.
+    # Grid: the median slice in preset.slice_px pixels (what a network may spend on a slice), finer where the
+    # atrium's narrowest in-plane extent would span fewer than MIN_ATRIUM_PX pixels, never finer than the data.
     grid: dict[str, list[float]] = {}
     context: dict[str, int] = {}
     crops: dict[str, list[int]] = {}
