@@ -11,11 +11,14 @@ import json
 import math
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from laseg.model import VIEW_AXES, ModelConfig, in_view_order
-from laseg.slices import SliceStack
-from laseg.train import TrainSettings
+if TYPE_CHECKING:  # torch is imported where a plan is made or used, not where Snakemake parses the config
+    from laseg.model import ModelConfig
+    from laseg.slices import SliceStack
+    from laseg.train import TrainSettings
 
 PLAN_FORMAT = 1
 INTENSITY_PERCENTILES = (0.5, 5.0, 50.0, 95.0, 99.5)
@@ -125,6 +128,7 @@ def _entry(value: object, reason: str, source: str = "plan", **figures: object) 
 def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -> dict:
     """Every planned setting from a cohort fingerprint; `explicit` holds the user's own values of
     PLANNED_KEYS ({"model": {"views": [...]}, ...}), which win and are marked source "config"."""
+    from laseg.model import VIEW_AXES, in_view_order
     preset = PRESETS[preset_name]
     med = fingerprint["median"]
     spacing = med["spacing_zyx_mm"]
@@ -258,6 +262,8 @@ def planned_values(plan: dict) -> dict[str, dict]:
 def planned_training(plan: dict, model_config: dict, train_config: dict) -> tuple[ModelConfig, TrainSettings]:
     """The network and training settings a plan resolves to; the config's own sections give every key the
     plan does not set (those it sets are already resolved in the plan, explicit values included)."""
+    from laseg.model import ModelConfig
+    from laseg.train import TrainSettings
     values = planned_values(plan)
     model, train = values["model"], values["train"]
     views = list(model["views"])
