@@ -65,9 +65,8 @@ def main() -> None:
         optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate)
         compile_seconds = float("nan")
         if compiled:
-            start = time.perf_counter()
             net = torch.compile(net)
-            compile_seconds = -1.0  # measured on the first call below
+            compile_seconds = -1.0  # torch.compile compiles on the first call: timed there, below
         networks[name] = (net, optimizer, compile_seconds)
     for _ in range(args.rounds):
         for name in args.variants:
