@@ -32,6 +32,7 @@ from laseg.io import to_canonical  # noqa: E402
 from laseg.metrics import dice  # noqa: E402
 from laseg.model import select_precision  # noqa: E402
 from laseg.postprocess import PostprocessSettings, postprocess_mask  # noqa: E402
+from laseg.plan import planned_test_time_scales  # noqa: E402
 from laseg.predict import load_model, predict_stack  # noqa: E402
 from laseg.slices import load_slices  # noqa: E402
 
@@ -50,7 +51,7 @@ def main() -> None:
     splits = kfold_splits(patients, configs[0]["cv"]["folds"])
     default_predict = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["predict"]
     # What the predict rule used: its zooms, and its precision resolved on this machine.
-    scales = configs[0].get("predict", {}).get("test_time_scales", default_predict["test_time_scales"])
+    scales = planned_test_time_scales({"predict": {**default_predict, **configs[0].get("predict", {})}, "plan": configs[0].get("plan", {})})
     precision = select_precision(configs[0].get("predict", {}).get("precision", default_predict["precision"]), torch.device("cpu"))
     members = [workdir.name for workdir in args.workdirs]
 

@@ -36,11 +36,14 @@ class Preset:
     iterations_max: int
     pixels_per_batch: int  # the work of one iteration, whatever the crop: batch x crop pixels
     budget_minutes: float  # the train job's wall-clock cap
+    # Inference's in-plane zooms: each one costs a full pass. Three are worth about +0.003 Dice (MSD fold 0,
+    # bench/inference_ablation.py) for 3x the time, which the default's 10 s per volume on 2 cores cannot pay.
+    test_time_scales: tuple[float, ...]
 
 
 PRESETS = {
-    "default": Preset("default", ("axial", "coronal"), 128, 75, 800, 1500, 16 * 64 * 64, 15.0),
-    "full": Preset("full", ("axial", "coronal", "sagittal"), 192, 150, 2000, 6000, 16 * 96 * 96, 60.0),
+    "default": Preset("default", ("axial", "coronal"), 128, 75, 800, 1500, 16 * 64 * 64, 15.0, (1.0,)),
+    "full": Preset("full", ("axial", "coronal", "sagittal"), 192, 150, 2000, 6000, 16 * 96 * 96, 60.0, (1.0, 0.9, 1.1)),
 }
 MIN_ATRIUM_PX = 20  # the atrium's narrowest in-plane extent spans at least this many grid pixels
 CONTEXT_MM = 2.5  # neighbouring slices each side: 2 slices at MSD's 1.25-1.37 mm, the measured default
@@ -306,6 +309,12 @@ def training_cap_minutes(config: dict) -> float:
     """The train job's wall-clock cap: the config's, else the preset's (for a cluster job's runtime)."""
     budget = config.get("train", {}).get("budget_minutes", "auto")
     return PRESETS[config.get("plan", {}).get("preset", "default")].budget_minutes if budget == "auto" else float(budget)
+
+
+def planned_test_time_scales(config: dict) -> list[float]:
+    """Inference's in-plane zooms: the config's, else the preset's."""
+    scales = config.get("predict", {}).get("test_time_scales", "auto")
+    return list(PRESETS[config.get("plan", {}).get("preset", "default")].test_time_scales) if scales == "auto" else [float(s) for s in scales]
 
 
 def plan_summary(plan: dict) -> str:

@@ -65,6 +65,27 @@ def predict_multiscale(
     return total / len(scales)
 
 
+def predict_canonical(
+    net: ViewNetworks,
+    config: ModelConfig,
+    stack: SliceStack,
+    scales: Sequence[float] = (1.0,),
+    precision: str = "fp32",
+    device: torch.device | None = None,
+) -> np.ndarray:
+    """Left-atrium probability for every voxel of the stack, in its canonical (z, y, x) frame: the mean
+    over the model's views, each view's network predicting its own slices, at a resolved precision
+    (model.select_precision), on the networks' device unless told."""
+    device = device or next(net.parameters()).device
+    probability = np.zeros(stack.image.shape, np.float32)
+    for view in config.views:
+        image, _ = prepare_volume(stack, config, view)
+        native_yx = in_view_order(stack.image.shape, view)[1:]
+        view_probability = resample_inplane(predict_multiscale(net[view], config, image, device, scales, precision, view), native_yx, "bilinear")
+        probability += from_view(view_probability, view)
+    return np.clip(probability / len(config.views), 0.0, 1.0).astype(np.float32)
+
+
 def predict_stack(
     net: ViewNetworks,
     config: ModelConfig,
@@ -73,15 +94,5 @@ def predict_stack(
     precision: str = "fp32",
     device: torch.device | None = None,
 ) -> np.ndarray:
-    """Left-atrium probability for every voxel of the source scan, (z, y, x) in the file's own order:
-    the mean over the model's views, each view's network predicting its own slices, at a resolved
-    precision (model.select_precision), on the networks' device unless told."""
-    device = device or next(net.parameters()).device
-    probability = np.zeros(stack.image.shape, np.float32)
-    for view in config.views:
-        image, _ = prepare_volume(stack, config, view)
-        native_yx = in_view_order(stack.image.shape, view)[1:]
-        view_probability = resample_inplane(predict_multiscale(net[view], config, image, device, scales, precision, view), native_yx, "bilinear")
-        probability += from_view(view_probability, view)
-    probability = np.clip(probability / len(config.views), 0.0, 1.0)
-    return from_canonical(probability.astype(np.float32), stack.source_geometry)
+    """`predict_canonical`, put back onto the source scan's voxel order: (z, y, x) as in the file."""
+    return from_canonical(predict_canonical(net, config, stack, scales, precision, device), stack.source_geometry)

@@ -11,7 +11,7 @@ sys.path.insert(0, workflow.basedir)  # the laseg package sits beside the Snakef
 from laseg.clinical import check_grade_limits, patients_tsv_in_use
 from laseg.cohort import Case, discover_cases, kfold_splits, split_patients
 from laseg.config import config_problems
-from laseg.plan import explicit_settings, training_cap_minutes
+from laseg.plan import explicit_settings, planned_test_time_scales, training_cap_minutes
 from laseg.io import InputError
 from laseg.synthetic import patient_id as synthetic_patient_id
 
@@ -23,6 +23,7 @@ validate(config, str(SCHEMA), set_default=True)
 # The planned keys the user set (not "auto"): they win over the plan, and the plan rule records them.
 EXPLICIT_SETTINGS = explicit_settings(config)
 TRAINING_CAP_MINUTES = training_cap_minutes(config)
+TEST_TIME_SCALES = planned_test_time_scales(config)
 
 SYNTHETIC_DIR = "resources/synthetic"
 

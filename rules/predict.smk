@@ -12,7 +12,7 @@ rule predict:
     params:
         device=config["predict"]["device"],
         precision=config["predict"]["precision"],
-        test_time_scales=config["predict"]["test_time_scales"],
+        test_time_scales=TEST_TIME_SCALES,
     threads: 2
     log:
         "logs/predict/{patient}.log",

@@ -21,6 +21,7 @@ from laseg.plan import (
     make_plan,
     planned_training,
     planned_values,
+    planned_test_time_scales,
     training_cap_minutes,
 )
 from laseg.slices import SliceStack
@@ -120,6 +121,13 @@ def test_explicit_config_keys_win_and_the_plan_says_so():
         assert plan["settings"][section][key]["source"] == "config", (section, key)
     assert plan["settings"]["train"]["iterations_per_epoch"]["source"] == "plan"
     assert training_cap_minutes(config) == 2.0 and training_cap_minutes({"plan": {"preset": "full"}}) == 60.0
+
+
+def test_test_time_zooms_follow_the_preset_unless_the_config_names_them():
+    # The default pays one pass per view (10 s per volume on 2 cores); full averages three zooms.
+    assert planned_test_time_scales({"predict": {"test_time_scales": "auto"}}) == [1.0]
+    assert planned_test_time_scales({"predict": {"test_time_scales": "auto"}, "plan": {"preset": "full"}}) == [1.0, 0.9, 1.1]
+    assert planned_test_time_scales({"predict": {"test_time_scales": [1.0, 1.2]}, "plan": {"preset": "full"}}) == [1.0, 1.2]
 
 
 def test_plan_json_matches_its_schema_and_every_entry_has_a_reason():
