@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test dry-run clean system-deps
+.PHONY: run test lint dry-run clean system-deps
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,15 @@ run: $(BIN)/snakemake system-deps
 	@echo "  report   $(CURDIR)/results/report.html   (open it in a browser)"
 	@$(BIN)/python -c "import pandas as pd; s = pd.read_csv('results/metrics/summary.csv', index_col=0); print(s.loc[['dice', 'hd95_mm', 'volume_pred_ml', 'volume_true_ml'], ['mean', 'sd', 'n']].round(3).to_string())"
 
-test: $(BIN)/snakemake system-deps
-	$(BIN)/python -m pytest -q -ra
+# Style first (seconds), then the suite: ruff for Python, snakefmt and snakemake's own linter for the rules.
+lint: $(BIN)/snakemake
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check .
+	$(BIN)/snakemake --lint
+
+test: $(BIN)/snakemake system-deps lint
+	$(BIN)/python -m pytest -q -ra --strict-markers
 
 dry-run: $(BIN)/snakemake
 	$(BIN)/snakemake -n --profile profiles/local

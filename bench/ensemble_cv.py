@@ -26,20 +26,22 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import write_result  # noqa: E402
-from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
-from laseg.io import to_canonical  # noqa: E402
-from laseg.metrics import dice  # noqa: E402
-from laseg.model import select_precision  # noqa: E402
-from laseg.postprocess import PostprocessSettings, postprocess_mask  # noqa: E402
-from laseg.plan import planned_test_time_scales  # noqa: E402
-from laseg.predict import load_model, predict_stack  # noqa: E402
-from laseg.slices import load_slices  # noqa: E402
+from bench.result_files import write_result
+from laseg.cohort import discover_cases, kfold_splits
+from laseg.io import to_canonical
+from laseg.metrics import dice
+from laseg.model import select_precision
+from laseg.plan import planned_test_time_scales
+from laseg.postprocess import PostprocessSettings, postprocess_mask
+from laseg.predict import load_model, predict_stack
+from laseg.slices import load_slices
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdirs", type=Path, nargs="+", required=True, help="finished run_benchmark.py work folders")
+    parser.add_argument(
+        "--workdirs", type=Path, nargs="+", required=True, help="finished run_benchmark.py work folders"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
@@ -51,19 +53,28 @@ def main() -> None:
     splits = kfold_splits(patients, configs[0]["cv"]["folds"])
     default_predict = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["predict"]
     # What the predict rule used: its zooms, and its precision resolved on this machine.
-    scales = planned_test_time_scales({"predict": {**default_predict, **configs[0].get("predict", {})}, "plan": configs[0].get("plan", {})})
-    precision = select_precision(configs[0].get("predict", {}).get("precision", default_predict["precision"]), torch.device("cpu"))
+    scales = planned_test_time_scales(
+        {"predict": {**default_predict, **configs[0].get("predict", {})}, "plan": configs[0].get("plan", {})}
+    )
+    precision = select_precision(
+        configs[0].get("predict", {}).get("precision", default_predict["precision"]), torch.device("cpu")
+    )
     members = [workdir.name for workdir in args.workdirs]
 
     rows = []
     for fold, (_, test_patients) in enumerate(splits):
         nets = [load_model(workdir / f"results/cv/fold_{fold}/model.pt", "cpu") for workdir in args.workdirs]
         for patient in test_patients:
-            stack = load_slices(args.workdirs[0] / f"results/slices/{patient}.npz", args.workdirs[0] / f"results/slices/{patient}.json")
+            stack = load_slices(
+                args.workdirs[0] / f"results/slices/{patient}.npz", args.workdirs[0] / f"results/slices/{patient}.json"
+            )
             truth = stack.label.astype(bool)
             start = time.perf_counter()
             # predict_stack answers in the file's voxel order; the stack's label is canonical.
-            probabilities = [to_canonical(predict_stack(net, config, stack, scales, precision), stack.source_geometry) for net, config, _ in nets]
+            probabilities = [
+                to_canonical(predict_stack(net, config, stack, scales, precision), stack.source_geometry)
+                for net, config, _ in nets
+            ]
             seconds = time.perf_counter() - start
             row = {"fold": fold, "patient": patient, "seconds": seconds}
             for name, probability in [*zip(members, probabilities), ("ensemble", np.mean(probabilities, axis=0))]:
@@ -71,15 +82,20 @@ def main() -> None:
             rows.append(row)
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
 
-    lines = ["| model | views | Dice mean ± sd | Dice per fold | cases better than the best member |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| model | views | Dice mean ± sd | Dice per fold | cases better than the best member |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, workdir, (_, config, _) in [*zip(members, args.workdirs, nets), ("ensemble", None, (None, None, None))]:
         values = np.array([row[name] for row in rows])
         per_fold = ", ".join(f"{np.mean([r[name] for r in rows if r['fold'] == f]):.4f}" for f in range(len(splits)))
         views = ", ".join(config.views) if config else "mean of the above"
-        better = f"{sum(r['ensemble'] > max(r[m] for m in members) for r in rows)} of {len(rows)}" if workdir is None else ""
+        better = (
+            f"{sum(r['ensemble'] > max(r[m] for m in members) for r in rows)} of {len(rows)}" if workdir is None else ""
+        )
         lines.append(f"| {name} | {views} | {values.mean():.4f} ± {values.std(ddof=1):.4f} | {per_fold} | {better} |")
     table = "\n".join(lines)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     result = {
         "date": started.isoformat(timespec="seconds"),
         "workdirs": [str(w) for w in args.workdirs],
@@ -89,7 +105,13 @@ def main() -> None:
         "network_seconds_per_volume_all_members": float(np.mean([r["seconds"] for r in rows])),
         "table_markdown": table,
     }
-    write_result("ensemble-cv", args.tag, started, result, f"Ensemble CV {result['date']}, members {', '.join(members)}, {args.threads} threads\n\n{table}")
+    write_result(
+        "ensemble-cv",
+        args.tag,
+        started,
+        result,
+        f"Ensemble CV {result['date']}, members {', '.join(members)}, {args.threads} threads\n\n{table}",
+    )
     print(table)
 
 

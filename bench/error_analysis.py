@@ -20,13 +20,15 @@ from scipy import ndimage
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import write_result  # noqa: E402
-from laseg.io import read_volume  # noqa: E402
+from bench.result_files import write_result
+from laseg.io import read_volume
 
 DATA = (REPO / ".." / "shared" / "data" / "msd_task02_heart").resolve()
 
 
-def error_profile(mask: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[float, float, float], near_mm: float, end_fraction: float) -> dict:
+def error_profile(
+    mask: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[float, float, float], near_mm: float, end_fraction: float
+) -> dict:
     """Missed (FN) and extra (FP) voxels, the share of each within near_mm of the reference surface,
     and the share in the first and last end_fraction of the atrium's slices."""
     distance_inside = ndimage.distance_transform_edt(truth, sampling=spacing_zyx_mm)  # to the surface, from inside
@@ -36,7 +38,10 @@ def error_profile(mask: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[flo
     at_ends = np.zeros(len(truth), bool)
     at_ends[slices[:n_end]] = at_ends[slices[-n_end:]] = True
     row = {"reference_voxels": int(truth.sum())}
-    for kind, wrong, distance in (("missed", truth & ~mask, distance_inside), ("extra", mask & ~truth, distance_outside)):
+    for kind, wrong, distance in (
+        ("missed", truth & ~mask, distance_inside),
+        ("extra", mask & ~truth, distance_outside),
+    ):
         row[f"{kind}_voxels"] = int(wrong.sum())
         row[f"{kind}_near_surface"] = int((wrong & (distance <= near_mm)).sum())
         row[f"{kind}_at_ends"] = int(wrong[at_ends].sum())
@@ -59,24 +64,35 @@ def main() -> None:
         patient = path.name.removesuffix(".nii.gz")
         mask, geometry = read_volume(path)
         truth, _ = read_volume(DATA / "labelsTr" / f"{patient}.nii.gz")
-        rows.append({"patient": patient, **error_profile(mask > 0, truth > 0, geometry.spacing_zyx_mm, args.near_mm, args.end_fraction)})
+        rows.append(
+            {
+                "patient": patient,
+                **error_profile(mask > 0, truth > 0, geometry.spacing_zyx_mm, args.near_mm, args.end_fraction),
+            }
+        )
         print(rows[-1], flush=True)
 
     total = {k: sum(r[k] for r in rows) for k in rows[0] if k != "patient"}
     lines = [
         f"Error analysis {dt.date.today()} of {args.workdir.name} ({len(rows)} held-out cases)",
         "",
-        "| | voxels, share of the reference | share within {:g} mm of the reference surface | share in the first and last {:.0%} of the atrium's slices |".format(
-            args.near_mm, args.end_fraction
-        ),
+        f"| | voxels, share of the reference | share within {args.near_mm:g} mm of the reference surface | share in the first and last {args.end_fraction:.0%} of the atrium's slices |",
         "| --- | --- | --- | --- |",
     ]
     for kind in ("missed", "extra"):
         n = total[f"{kind}_voxels"]
-        lines.append(f"| {kind} | {n / total['reference_voxels']:.3f} | {total[f'{kind}_near_surface'] / n:.2f} | {total[f'{kind}_at_ends'] / n:.2f} |")
+        lines.append(
+            f"| {kind} | {n / total['reference_voxels']:.3f} | {total[f'{kind}_near_surface'] / n:.2f} | {total[f'{kind}_at_ends'] / n:.2f} |"
+        )
     table = "\n".join(lines)
     print(table)
-    record = {"workdir": args.workdir.name, "near_mm": args.near_mm, "end_fraction": args.end_fraction, "total": total, "per_case": rows}
+    record = {
+        "workdir": args.workdir.name,
+        "near_mm": args.near_mm,
+        "end_fraction": args.end_fraction,
+        "total": total,
+        "per_case": rows,
+    }
     write_result("error-analysis", args.tag, dt.date.today(), record, table)
 
 

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import cpu_name, write_result  # noqa: E402
-from laseg.model import ModelConfig, UNet2D, cpu_has_amx_bf16  # noqa: E402
-from laseg.train import PreparedVolume, TrainSettings, augment_batch, bce_dice_loss, sample_batch  # noqa: E402
+from bench.result_files import cpu_name, write_result
+from laseg.model import ModelConfig, UNet2D, cpu_has_amx_bf16
+from laseg.train import PreparedVolume, TrainSettings, augment_batch, bce_dice_loss, sample_batch
 
 # name -> (memory format, compiled, threads, batch, crop px)
 VARIANTS = {
@@ -43,7 +42,9 @@ VARIANTS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per variant and round (after 2 warm-up steps)")
+    parser.add_argument(
+        "--steps", type=int, default=6, help="timed steps per variant and round (after 2 warm-up steps)"
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
@@ -61,7 +62,9 @@ def main() -> None:
     for name in args.variants:
         memory_format, compiled, _, _, _ = VARIANTS[name]
         torch.manual_seed(0)
-        net = UNet2D(config).to(memory_format=getattr(torch, memory_format if memory_format == "channels_last" else "contiguous_format"))
+        net = UNet2D(config).to(
+            memory_format=getattr(torch, memory_format if memory_format == "channels_last" else "contiguous_format")
+        )
         optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate)
         compile_seconds = float("nan")
         if compiled:
@@ -80,7 +83,11 @@ def main() -> None:
                 sampled = time.perf_counter()
                 images, labels = augment_batch(torch.from_numpy(images_np), torch.from_numpy(labels_np), generator)
                 augmented = time.perf_counter()
-                images = images.contiguous(memory_format=getattr(torch, memory_format if memory_format == "channels_last" else "contiguous_format"))
+                images = images.contiguous(
+                    memory_format=getattr(
+                        torch, memory_format if memory_format == "channels_last" else "contiguous_format"
+                    )
+                )
                 loss = bce_dice_loss(net(images).float(), labels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -97,15 +104,20 @@ def main() -> None:
 
     median = {name: float(np.median(times)) for name, times in seconds.items()}
     reference = median[args.variants[0]]
-    lines = ["| variant | batch x crop | network step s (median) | vs default | pixels per s |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| variant | batch x crop | network step s (median) | vs default | pixels per s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name in args.variants:
         _, _, _, batch, crop = VARIANTS[name]
         extra = f" (compiling took {networks[name][2]:.0f} s)" if VARIANTS[name][1] else ""
-        lines.append(f"| {name}{extra} | {batch} x {crop} | {median[name]:.3f} | {reference / median[name]:.2f}x | {batch * crop * crop / median[name] / 1e3:.0f} k |")
+        lines.append(
+            f"| {name}{extra} | {batch} x {crop} | {median[name]:.3f} | {reference / median[name]:.2f}x | {batch * crop * crop / median[name] / 1e3:.0f} k |"
+        )
     for part, times in data_seconds.items():
         lines.append(f"| data path: {part} (batch 16 x 96) | | {np.median(times):.3f} | | |")
     table = "\n".join(lines)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     cpu = cpu_name()
     result = {
         "date": started.isoformat(timespec="seconds"),
@@ -116,7 +128,13 @@ def main() -> None:
         "table_markdown": table,
     }
     amx = "with" if result["machine"]["amx_bf16"] else "without"
-    write_result("fp32-speed", args.tag, started, result, f"fp32 training step {result['date']} on {cpu} ({amx} AMX-bf16)\n\n{table}")
+    write_result(
+        "fp32-speed",
+        args.tag,
+        started,
+        result,
+        f"fp32 training step {result['date']} on {cpu} ({amx} AMX-bf16)\n\n{table}",
+    )
     print(table)
 
 

@@ -104,7 +104,7 @@ def run_one(pack_path: Path, preset: str, fold: int, budget: float | None, out_d
     from laseg.cohort import kfold_splits
     from laseg.metrics import evaluate_case
     from laseg.model import select_device, select_precision
-    from laseg.plan import cohort_fingerprint, make_plan, planned_training, planned_test_time_scales
+    from laseg.plan import cohort_fingerprint, make_plan, planned_test_time_scales, planned_training
     from laseg.postprocess import PostprocessSettings, postprocess_mask
     from laseg.predict import predict_canonical
     from laseg.train import train_model
@@ -128,6 +128,7 @@ def run_one(pack_path: Path, preset: str, fold: int, budget: float | None, out_d
     settings = replace(settings, threads=1)
     log_path = out_dir / f"{preset}-fold{fold}.log"
     with log_path.open("w") as log_file:
+
         def log(line: str) -> None:
             print(line, file=log_file, flush=True)
 
@@ -194,7 +195,8 @@ def summarise(results: list[dict], dataset: str, budget: float | None, machine: 
         bias, spread = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
         per_fold = [float(np.mean([c["dice"] for c in r["per_case"]])) for r in done]
         epochs = "; ".join(
-            f"{'/'.join(str(n) for n in r['training_amount']['epochs_run'].values())} of {r['training_amount']['planned_epochs']}" for r in done
+            f"{'/'.join(str(n) for n in r['training_amount']['epochs_run'].values())} of {r['training_amount']['planned_epochs']}"
+            for r in done
         )
         row = {
             "folds": [r["fold"] for r in done],
@@ -220,7 +222,9 @@ def summarise(results: list[dict], dataset: str, budget: float | None, machine: 
     return summary, "\n".join(lines)
 
 
-def run_all(pack_path: Path, presets: list[str], folds: list[int], budget: float | None, out_dir: Path, deadline_s: float) -> None:
+def run_all(
+    pack_path: Path, presets: list[str], folds: list[int], budget: float | None, out_dir: Path, deadline_s: float
+) -> None:
     """Every (preset, fold) job as its own process at once; after deadline_s the unfinished ones are stopped
     and the table holds the folds that finished."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,10 +232,23 @@ def run_all(pack_path: Path, presets: list[str], folds: list[int], budget: float
     jobs = {}
     for preset in presets:
         for fold in folds:
-            command = [sys.executable, __file__, "run-one", "--pack", str(pack_path), "--preset", preset, "--fold", str(fold), "--out", str(out_dir)]
+            command = [
+                sys.executable,
+                __file__,
+                "run-one",
+                "--pack",
+                str(pack_path),
+                "--preset",
+                preset,
+                "--fold",
+                str(fold),
+                "--out",
+                str(out_dir),
+            ]
             if budget is not None:
                 command += ["--budget", str(budget)]
-            jobs[(preset, fold)] = subprocess.Popen(command, env=env, stderr=open(out_dir / f"{preset}-fold{fold}.stderr", "w"))
+            stderr = open(out_dir / f"{preset}-fold{fold}.stderr", "w")  # noqa: SIM115 (the child process writes it)
+            jobs[(preset, fold)] = subprocess.Popen(command, env=env, stderr=stderr)
     started = time.monotonic()
     while any(p.poll() is None for p in jobs.values()) and time.monotonic() - started < deadline_s:
         time.sleep(5)
@@ -240,7 +257,9 @@ def run_all(pack_path: Path, presets: list[str], folds: list[int], budget: float
             process.kill()
             print(f"{preset} fold {fold}: stopped at the {deadline_s:.0f} s deadline", flush=True)
         elif process.returncode:
-            print(f"{preset} fold {fold}: failed, exit {process.returncode}; see {preset}-fold{fold}.stderr", flush=True)
+            print(
+                f"{preset} fold {fold}: failed, exit {process.returncode}; see {preset}-fold{fold}.stderr", flush=True
+            )
     results = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*-fold*.json"))]
     if not results:
         raise SystemExit("no fold finished")
@@ -249,8 +268,19 @@ def run_all(pack_path: Path, presets: list[str], folds: list[int], budget: float
     dataset = pickle.loads(pack_path.read_bytes())["dataset"]
     summary, markdown = summarise(results, dataset, budget, machine)
     stem = out_dir / f"gpu-cv-{dataset}"
-    stem.with_suffix(".json").write_text(json.dumps({"date": f"{dt.date.today()}", "machine": machine, "budget": budget, "summary": summary,
-                                                     "jobs": [{k: v for k, v in r.items() if k != "history"} for r in results]}, indent=1, default=float))
+    stem.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "date": f"{dt.date.today()}",
+                "machine": machine,
+                "budget": budget,
+                "summary": summary,
+                "jobs": [{k: v for k, v in r.items() if k != "history"} for r in results],
+            },
+            indent=1,
+            default=float,
+        )
+    )
     stem.with_suffix(".md").write_text(markdown + "\n")
     print(markdown, flush=True)
 
@@ -263,7 +293,12 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("run")
     r.add_argument("--pack", type=Path, required=True)
-    r.add_argument("--presets", nargs="+", default=["default", "full"], help='presets, each optionally with config values: "default+train.max_epochs=76"')
+    r.add_argument(
+        "--presets",
+        nargs="+",
+        default=["default", "full"],
+        help='presets, each optionally with config values: "default+train.max_epochs=76"',
+    )
     r.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     r.add_argument("--budget", type=float, default=None, help="cap per fold in minutes (default: the preset's)")
     r.add_argument("--deadline", type=float, default=3600, help="seconds after which unfinished jobs are stopped")

@@ -26,14 +26,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import write_result  # noqa: E402
-from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
-from laseg.metrics import dice  # noqa: E402
-from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, resample_inplane  # noqa: E402
-from laseg.postprocess import PostprocessSettings, postprocess_mask  # noqa: E402
-from laseg.predict import load_model, predict_multiscale  # noqa: E402
-from laseg.slices import load_slices  # noqa: E402
-from laseg.train import prepare_volume  # noqa: E402
+from bench.result_files import write_result
+from laseg.cohort import discover_cases, kfold_splits
+from laseg.metrics import dice
+from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, resample_inplane
+from laseg.postprocess import PostprocessSettings, postprocess_mask
+from laseg.predict import load_model, predict_multiscale
+from laseg.slices import load_slices
+from laseg.train import prepare_volume
 
 DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms (default)", "threshold 0.5, largest component (default)"
 MIRRORED = "no zoom + left-right mirror"
@@ -41,7 +41,13 @@ CONTIGUOUS = "no zoom, contiguous memory layout (channels_last off)"
 BF16_SUFFIX = ", bf16"  # the same zooms with bf16 autocast (predict.precision auto picks it on CPUs with AMX)
 RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as 0/1 and back"
 SOFT_RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as area fractions and back"
-TEST_TIME_SCALES = {"no zoom": [1.0], DEFAULT_SCALES: [1.0, 0.9, 1.1], "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2], MIRRORED: [1.0], CONTIGUOUS: [1.0]}
+TEST_TIME_SCALES = {
+    "no zoom": [1.0],
+    DEFAULT_SCALES: [1.0, 0.9, 1.1],
+    "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2],
+    MIRRORED: [1.0],
+    CONTIGUOUS: [1.0],
+}
 TEST_TIME_SCALES |= {name + BF16_SUFFIX: TEST_TIME_SCALES[name] for name in ("no zoom", DEFAULT_SCALES)}
 POSTPROCESS = {
     DEFAULT_POSTPROCESS: PostprocessSettings(),
@@ -68,7 +74,9 @@ def main() -> None:
     for fold, (_, test_patients) in enumerate(splits):
         net, model_config, _ = load_model(args.workdir / f"results/cv/fold_{fold}/model.pt", "cpu")
         for patient in test_patients:
-            stack = load_slices(args.workdir / f"results/slices/{patient}.npz", args.workdir / f"results/slices/{patient}.json")
+            stack = load_slices(
+                args.workdir / f"results/slices/{patient}.npz", args.workdir / f"results/slices/{patient}.json"
+            )
             prepared = {view: prepare_volume(stack, model_config, view) for view in model_config.views}
             truth = stack.label.astype(bool)
             # The best any network at this in-plane spacing could do, with the same way back to the scan
@@ -76,39 +84,66 @@ def main() -> None:
             # train.soft_labels: true trains on.
             first_view = model_config.views[0]
             label_at_network_grid = prepared[first_view][1]
-            for name, label_at_grid in ((RESOLUTION_CEILING, (label_at_network_grid >= 0.5).astype(np.float32)),
-                                        (SOFT_RESOLUTION_CEILING, label_at_network_grid)):
-                label_back = resample_inplane(label_at_grid, in_view_order(stack.image.shape, first_view)[1:], "bilinear")
+            for name, label_at_grid in (
+                (RESOLUTION_CEILING, (label_at_network_grid >= 0.5).astype(np.float32)),
+                (SOFT_RESOLUTION_CEILING, label_at_network_grid),
+            ):
+                label_back = resample_inplane(
+                    label_at_grid, in_view_order(stack.image.shape, first_view)[1:], "bilinear"
+                )
                 dice_by_variant.setdefault(name, []).append(dice(from_view(label_back, first_view) >= 0.5, truth))
             for scales_name, scales in TEST_TIME_SCALES.items():
                 # load_model returns the network channels_last; this row times the layout it replaced.
-                net = net.to(memory_format=torch.contiguous_format if scales_name == CONTIGUOUS else torch.channels_last)
+                net = net.to(
+                    memory_format=torch.contiguous_format if scales_name == CONTIGUOUS else torch.channels_last
+                )
                 precision = "bf16" if scales_name.endswith(BF16_SUFFIX) else "fp32"
                 start = time.perf_counter()
                 probability = np.zeros(stack.image.shape, np.float32)
                 for view, (image, _) in prepared.items():  # the mean over the model's views, as predict_stack
-                    view_probability = predict_multiscale(net[view], model_config, image, torch.device("cpu"), scales, precision, view)
+                    view_probability = predict_multiscale(
+                        net[view], model_config, image, torch.device("cpu"), scales, precision, view
+                    )
                     if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors
-                        mirrored = predict_multiscale(net[view], model_config, np.ascontiguousarray(image[:, :, ::-1]), torch.device("cpu"), scales, precision, view)
+                        mirrored = predict_multiscale(
+                            net[view],
+                            model_config,
+                            np.ascontiguousarray(image[:, :, ::-1]),
+                            torch.device("cpu"),
+                            scales,
+                            precision,
+                            view,
+                        )
                         view_probability = (view_probability + mirrored[:, :, ::-1]) / 2
-                    view_probability = resample_inplane(view_probability, in_view_order(stack.image.shape, view)[1:], "bilinear")
+                    view_probability = resample_inplane(
+                        view_probability, in_view_order(stack.image.shape, view)[1:], "bilinear"
+                    )
                     probability += from_view(view_probability, view) / len(prepared)
                 seconds_by_scales.setdefault(scales_name, []).append(time.perf_counter() - start)
                 probability = np.clip(probability, 0.0, 1.0)
                 # Post-processing variants only on the default zooms: the two axes are independent enough.
-                variants = POSTPROCESS if scales_name == DEFAULT_SCALES else {DEFAULT_POSTPROCESS: POSTPROCESS[DEFAULT_POSTPROCESS]}
+                variants = (
+                    POSTPROCESS
+                    if scales_name == DEFAULT_SCALES
+                    else {DEFAULT_POSTPROCESS: POSTPROCESS[DEFAULT_POSTPROCESS]}
+                )
                 for pp_name, settings in variants.items():
                     name = f"{scales_name}; {pp_name}"
                     mask = postprocess_mask(probability, stack.spacing_zyx_mm, settings)
                     dice_by_variant.setdefault(name, []).append(dice(mask, truth))
             print(fold, patient, {k: round(v[-1], 4) for k, v in dice_by_variant.items()}, flush=True)
 
-    lines = ["| test-time zooms; post-processing | Dice mean ± sd (20 cases) | network seconds / volume |", "| --- | --- | --- |"]
+    lines = [
+        "| test-time zooms; post-processing | Dice mean ± sd (20 cases) | network seconds / volume |",
+        "| --- | --- | --- |",
+    ]
     for name, values in dice_by_variant.items():
         seconds = seconds_by_scales.get(name.split(";")[0])
-        lines.append(f"| {name} | {np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} | {f'{np.mean(seconds):.1f}' if seconds else '–'} |")
+        lines.append(
+            f"| {name} | {np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} | {f'{np.mean(seconds):.1f}' if seconds else '–'} |"
+        )
     table = "\n".join(lines)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     result = {
         "date": started.isoformat(timespec="seconds"),
         "workdir": str(args.workdir),
@@ -118,8 +153,14 @@ def main() -> None:
         "network_seconds": seconds_by_scales,
         "table_markdown": table,
     }
-    write_result("inference-ablation", args.tag, started, result, f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads, "
-                 f"{'a CPU with' if result['cpu_has_amx_bf16'] else 'a CPU without'} AMX-bf16; rows without bf16 are fp32\n\n{table}")
+    write_result(
+        "inference-ablation",
+        args.tag,
+        started,
+        result,
+        f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads, "
+        f"{'a CPU with' if result['cpu_has_amx_bf16'] else 'a CPU without'} AMX-bf16; rows without bf16 are fp32\n\n{table}",
+    )
     print(table)
 
 

@@ -86,7 +86,7 @@ def _installed_versions() -> dict[str, str] | None:
         "    except m.PackageNotFoundError: pass\n"
         "print(json.dumps(out))\n"
     )
-    res = subprocess.run([str(py), "-c", code], capture_output=True, text=True)
+    res = subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         return None
     return dict(json.loads(res.stdout.strip().splitlines()[-1]))
@@ -187,8 +187,18 @@ def _published_dice() -> dict[str, Any]:
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    head = ["config", "patch", "batch", "params (M)", "s/iter", "h (1000x250)", "h if uncontended", "peak RSS (GiB)",
-            "load (1 min)", "pub. Dice"]
+    head = [
+        "config",
+        "patch",
+        "batch",
+        "params (M)",
+        "s/iter",
+        "h (1000x250)",
+        "h if uncontended",
+        "peak RSS (GiB)",
+        "load (1 min)",
+        "pub. Dice",
+    ]
     lines = [head]
     for r in rows:
         lines.append(
@@ -323,12 +333,12 @@ def convert_dataset() -> dict[str, Any]:
 
 def stage_plan() -> dict[str, Any]:
     dataset = convert_dataset()
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (  # noqa: PLC0415
+    from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import (
+        ExperimentPlanner,
+    )
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprint_dataset,
         plan_experiment_dataset,
-    )
-    from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import (  # noqa: PLC0415
-        ExperimentPlanner,
     )
 
     t0 = time.perf_counter()
@@ -360,8 +370,9 @@ def stage_plan() -> dict[str, Any]:
             "plans_file": str(plans_file.relative_to(REPO)),
             "fingerprint_seconds": round(t1 - t0, 1),
             "planning_seconds": round(t2 - t1, 1),
-            "median_shape_after_crop": [float(x) for x in __import__("numpy").median(
-                fingerprint["shapes_after_crop"], axis=0)],
+            "median_shape_after_crop": [
+                float(x) for x in __import__("numpy").median(fingerprint["shapes_after_crop"], axis=0)
+            ],
             "median_spacing": [float(x) for x in __import__("numpy").median(fingerprint["spacings"], axis=0)],
             "transpose_forward": plans["transpose_forward"],
             "configurations": configs,
@@ -381,14 +392,14 @@ def _mem_available_mib() -> float:
 
 
 def stage_time(configuration: str, n_iters: int, budget_s: float) -> dict[str, Any]:
-    import numpy as np  # noqa: PLC0415
-    import torch  # noqa: PLC0415
-    import nnunetv2  # noqa: PLC0415
-    import nnunetv2.training.nnUNetTrainer.nnUNetTrainer as trainer_module  # noqa: PLC0415
-    from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import (  # noqa: PLC0415
+    import nnunetv2
+    import nnunetv2.training.nnUNetTrainer.nnUNetTrainer as trainer_module
+    import numpy as np
+    import torch
+    from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import (
         DownsampleSegForDSTransform,
     )
-    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer  # noqa: PLC0415
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
@@ -428,8 +439,11 @@ def stage_time(configuration: str, n_iters: int, budget_s: float) -> dict[str, A
 
     rss_start = _peak_rss_mib()
     mem_avail = _mem_available_mib()
-    print(f"[{configuration}] patch {patch}, batch {planned_batch}, {n_params / 1e6:.1f} M parameters, "
-          f"{len(ds_scales)} deep-supervision outputs; probing batch 1", flush=True)
+    print(
+        f"[{configuration}] patch {patch}, batch {planned_batch}, {n_params / 1e6:.1f} M parameters, "
+        f"{len(ds_scales)} deep-supervision outputs; probing batch 1",
+        flush=True,
+    )
     t_start = time.perf_counter()
     # Probe at batch 1 (this is also the warm-up if batch 1 ends up being timed) to size the run against the
     # time and memory budget. If that is cheap (2D), a batch-2 probe follows, giving a linear model
@@ -535,7 +549,8 @@ def stage_time(configuration: str, n_iters: int, budget_s: float) -> dict[str, A
         },
         "extrapolated_hours_with_validation": (
             round((s_per_iter * ITERS_PER_EPOCH + val_s * VAL_ITERS_PER_EPOCH) * EPOCHS / 3600.0, 1)
-            if val_s is not None else None
+            if val_s is not None
+            else None
         ),
         "peak_rss_mib": round(_peak_rss_mib(), 0),
         "timing": {

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import cpu_name, write_result  # noqa: E402
-from laseg.model import ModelConfig, UNet2D, autocast, cpu_has_amx_bf16  # noqa: E402
-from laseg.train import TrainSettings  # noqa: E402
+from bench.result_files import cpu_name, write_result
+from laseg.model import ModelConfig, UNet2D, autocast, cpu_has_amx_bf16
+from laseg.train import TrainSettings
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -45,7 +45,9 @@ def main() -> None:
     channels = 2 * config.context_slices + 1
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(settings.batch_size, channels, settings.patch_px, settings.patch_px, generator=generator)
-    labels = (torch.rand(settings.batch_size, 1, settings.patch_px, settings.patch_px, generator=generator) > 0.5).float()
+    labels = (
+        torch.rand(settings.batch_size, 1, settings.patch_px, settings.patch_px, generator=generator) > 0.5
+    ).float()
     slices = torch.randn(32, channels, 128, 128, generator=generator)
     images, slices = (t.contiguous(memory_format=torch.channels_last) for t in (images, slices))
 
@@ -76,13 +78,19 @@ def main() -> None:
                         infer_seconds[precision].append(time.perf_counter() - start)
 
     cpu = cpu_name()
-    median = {kind: {p: float(np.median(times[p])) for p in PRECISIONS} for kind, times in (("train_step", train_seconds), ("inference_pass", infer_seconds))}
+    median = {
+        kind: {p: float(np.median(times[p])) for p in PRECISIONS}
+        for kind, times in (("train_step", train_seconds), ("inference_pass", infer_seconds))
+    }
     lines = ["| | fp32 s (median) | bf16 s (median) | fp32 / bf16 |", "| --- | --- | --- | --- |"]
-    for kind, label in (("train_step", f"training step, batch {settings.batch_size} x {settings.patch_px} px"), ("inference_pass", "inference, 32 slices x 128 px")):
+    for kind, label in (
+        ("train_step", f"training step, batch {settings.batch_size} x {settings.patch_px} px"),
+        ("inference_pass", "inference, 32 slices x 128 px"),
+    ):
         fp32, bf16 = median[kind]["fp32"], median[kind]["bf16"]
         lines.append(f"| {label} | {fp32:.3f} | {bf16:.3f} | {fp32 / bf16:.2f}x |")
     table = "\n".join(lines)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     result = {
         "date": started.isoformat(timespec="seconds"),
         "machine": {"cpu": cpu, "threads": args.threads, "amx_bf16": cpu_has_amx_bf16(), "torch": torch.__version__},
@@ -92,7 +100,13 @@ def main() -> None:
         "table_markdown": table,
     }
     amx = "with" if result["machine"]["amx_bf16"] else "without"
-    write_result("precision-speed", args.tag, started, result, f"Precision speed {result['date']} on {cpu} ({amx} AMX-bf16), {args.threads} threads\n\n{table}")
+    write_result(
+        "precision-speed",
+        args.tag,
+        started,
+        result,
+        f"Precision speed {result['date']} on {cpu} ({amx} AMX-bf16), {args.threads} threads\n\n{table}",
+    )
     print(table)
 
 

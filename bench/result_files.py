@@ -14,7 +14,9 @@ def cpu_name() -> str:
     """The CPU's model name, for the machine line of a result."""
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
+    return next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor()
+    )
 
 
 def write_result(name: str, tag: str, started: dt.datetime | dt.date, result: dict, markdown: str) -> Path:

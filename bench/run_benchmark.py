@@ -27,10 +27,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import cpu_name, write_result  # noqa: E402
-from laseg.cohort import discover_cases, kfold_splits  # noqa: E402
-from laseg.metrics import cross_validation_tables  # noqa: E402
-from laseg.model import cpu_has_amx_bf16  # noqa: E402
+from bench.result_files import cpu_name, write_result
+from laseg.cohort import discover_cases, kfold_splits
+from laseg.metrics import cross_validation_tables
+from laseg.model import cpu_has_amx_bf16
 
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 RECIPES = {
@@ -42,7 +42,10 @@ RECIPES = {
     "three_views": "axial + coronal + sagittal networks",
 }
 PUBLISHED = {
-    "msd_task02_heart": {"nnU-Net v1 2D (published 5-fold CV)": 0.9096, "nnU-Net v1 3D full-res (published 5-fold CV)": 0.9329},
+    "msd_task02_heart": {
+        "nnU-Net v1 2D (published 5-fold CV)": 0.9096,
+        "nnU-Net v1 3D full-res (published 5-fold CV)": 0.9329,
+    },
     "la2018_lge_dev": {"3D V-Net (UA-MT paper, its 80/20 split, not this CV)": 0.9114},
 }
 
@@ -58,14 +61,33 @@ def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, 
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     # The settings that ran, defaults included, so a result file still says what it measured after the defaults move.
     defaults = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    settings = {section: {**defaults[section], **config.get(section, {})} for section in ("plan", "model", "train", "predict", "postprocess")}
+    settings = {
+        section: {**defaults[section], **config.get(section, {})}
+        for section in ("plan", "model", "train", "predict", "postprocess")
+    }
     splits = kfold_splits([c.patient for c in discover_cases(data)], config["cv"]["folds"])
     metrics = [f"results/cv/fold_{k}/metrics/{p}.json" for k in folds for p in splits[k][1]]
     histories = [f"results/cv/fold_{k}/history.csv" for k in folds]
-    command = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), "--quiet", "rules", "--", *metrics, *histories]
+    command = [
+        str(REPO / ".venv" / "bin" / "snakemake"),
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        str(cores),
+        "--quiet",
+        "rules",
+        "--",
+        *metrics,
+        *histories,
+    ]
     subprocess.run(command, check=True)
-    per_case, per_fold = cross_validation_tables([str(workdir / m) for m in metrics], [str(workdir / h) for h in histories])
+    per_case, per_fold = cross_validation_tables(
+        [str(workdir / m) for m in metrics], [str(workdir / h) for h in histories]
+    )
     fold_rows = per_fold[per_fold["fold"] != "mean"]
     train_bench = [pd.read_csv(workdir / f"benchmarks/cv/train_fold_{k}.tsv", sep="\t") for k in folds]
     predict_bench = pd.concat(
@@ -74,7 +96,9 @@ def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, 
     difference = per_case["volume_pred_ml"] - per_case["volume_true_ml"]
     bias, spread = float(difference.mean()), float(difference.std(ddof=1))
     plans = {k: json.loads((workdir / f"results/cv/fold_{k}/plan.json").read_text()) for k in folds}
-    epochs_run = {k: pd.read_csv(workdir / h).groupby("view")["epoch"].max().to_dict() for k, h in zip(folds, histories)}
+    epochs_run = {
+        k: pd.read_csv(workdir / h).groupby("view")["epoch"].max().to_dict() for k, h in zip(folds, histories)
+    }
     return {
         "recipe": recipe,
         "description": RECIPES[recipe],
@@ -119,41 +143,57 @@ def markdown_table(rows: list[dict], nnunet: dict | None, dataset: str, budget: 
         )
     for name, dice in PUBLISHED.get(dataset, {}).items():
         cost, rss = "not measured here", "–"
-        entry = (nnunet or {}).get("configurations", {}).get("2d" if "2D" in name else "3d_fullres", {}) if "nnU-Net" in name else {}
+        entry = (
+            (nnunet or {}).get("configurations", {}).get("2d" if "2D" in name else "3d_fullres", {})
+            if "nnU-Net" in name
+            else {}
+        )
         if entry:
             idle = entry.get("uncontended_estimate", {})
-            cost = (f"{60 * entry['extrapolated_hours']:.0f} min = {entry['extrapolated_hours'] / 24:.0f} days extrapolated "
-                    f"({entry['seconds_per_iteration']:.0f} s/iteration at batch {entry['batch_size']}; "
-                    f"idle-machine estimate {idle.get('extrapolated_hours', float('nan')) / 24:.0f} days)")
+            cost = (
+                f"{60 * entry['extrapolated_hours']:.0f} min = {entry['extrapolated_hours'] / 24:.0f} days extrapolated "
+                f"({entry['seconds_per_iteration']:.0f} s/iteration at batch {entry['batch_size']}; "
+                f"idle-machine estimate {idle.get('extrapolated_hours', float('nan')) / 24:.0f} days)"
+            )
             rss = f"{entry.get('peak_rss_mib', float('nan')):.0f}"
         lines.append(f"| {name} | {dice:.4f} | – | – | – | – | {cost} | – | {rss} |")
     lines.append("")
     cap = f"a {budget} min cap per fold set by --budget" if budget is not None else "each plan's own cap"
-    lines.append(f"Dataset {dataset}; training amount from each fold's plan ({cap}); same folds as nnU-Net (sorted ids, KFold(5, shuffle, 12345)).")
+    lines.append(
+        f"Dataset {dataset}; training amount from each fold's plan ({cap}); same folds as nnU-Net (sorted ids, KFold(5, shuffle, 12345))."
+    )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="msd_task02_heart", choices=sorted(PUBLISHED), help="a folder in ../shared/data")
+    parser.add_argument(
+        "--dataset", default="msd_task02_heart", choices=sorted(PUBLISHED), help="a folder in ../shared/data"
+    )
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--budget", type=float, default=None, help="cap on training minutes per fold (default: the plan's)")
+    parser.add_argument(
+        "--budget", type=float, default=None, help="cap on training minutes per fold (default: the plan's)"
+    )
     parser.add_argument("--recipes", nargs="+", default=["ours"], choices=list(RECIPES))
-    parser.add_argument("--repeat-fold", type=int, default=None, help="run this fold of 'ours' a second time (run-to-run spread)")
+    parser.add_argument(
+        "--repeat-fold", type=int, default=None, help="run this fold of 'ours' a second time (run-to-run spread)"
+    )
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work")
     parser.add_argument("--tag", default="", help="suffix of the result files, e.g. folds0-1")
     args = parser.parse_args()
 
     data = SHARED_DATA / args.dataset
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     work = args.workdir / args.dataset
     rows = [run_recipe(r, data, args.folds, args.budget, work / r, args.cores) for r in args.recipes]
     if args.repeat_fold is not None:
         repeat = run_recipe("ours", data, [args.repeat_fold], args.budget, work / "ours_repeat", args.cores)
         rows.append({**repeat, "repeat": True})
     nnunet_path = REPO / "bench" / "results" / "nnunet_cost.json"
-    nnunet = json.loads(nnunet_path.read_text()) if nnunet_path.is_file() and args.dataset == "msd_task02_heart" else None
+    nnunet = (
+        json.loads(nnunet_path.read_text()) if nnunet_path.is_file() and args.dataset == "msd_task02_heart" else None
+    )
     table = markdown_table(rows, nnunet, args.dataset, args.budget)
     cpu = cpu_name()
     amx = cpu_has_amx_bf16()
@@ -168,9 +208,13 @@ def main() -> None:
         "nnunet": nnunet,
         "table_markdown": table,
     }
-    heading = (f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores, {'with' if amx else 'without'} AMX-bf16 "
-               f"(precision auto: {'bf16' if amx else 'fp32'})")
-    write_result("benchmark", "-".join(filter(None, [args.dataset, args.tag])), started, result, f"{heading}\n\n{table}")
+    heading = (
+        f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores, {'with' if amx else 'without'} AMX-bf16 "
+        f"(precision auto: {'bf16' if amx else 'fp32'})"
+    )
+    write_result(
+        "benchmark", "-".join(filter(None, [args.dataset, args.tag])), started, result, f"{heading}\n\n{table}"
+    )
     print(table)
 
 

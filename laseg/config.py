@@ -12,7 +12,9 @@ def _describe(schema: dict) -> str:
     """A schema alternative in words: "'auto'", "of type 'integer' (minimum 1)"."""
     if "const" in schema:
         return repr(schema["const"])
-    bounds = ", ".join(f"{k} {schema[k]}" for k in ("minimum", "exclusiveMinimum", "maximum", "multipleOf") if k in schema)
+    bounds = ", ".join(
+        f"{k} {schema[k]}" for k in ("minimum", "exclusiveMinimum", "maximum", "multipleOf") if k in schema
+    )
     kind = f"of type {schema['type']!r}" if "type" in schema else "a valid value"
     return kind + (f" ({bounds})" if bounds else "")
 
@@ -32,6 +34,8 @@ def config_problems(config: dict, schema_path: str | Path) -> list[str]:
             if deeper:  # the right type, a wrong value: say which
                 message = jsonschema.exceptions.best_match(deeper).message
             else:
-                message = f"{error.instance!r} must be " + " or ".join(_describe(option) for option in error.validator_value)
+                message = f"{error.instance!r} must be " + " or ".join(
+                    _describe(option) for option in error.validator_value
+                )
         problems.append(f"{where}: {message}")
     return problems

@@ -173,7 +173,17 @@ def summarize(per_patient: pd.DataFrame) -> pd.DataFrame:
 def aggregate_case_metrics(case_json_paths: list[str], test_patients: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-patient table (sorted, with its role: test or unlabelled) and its summary, from per-case JSON."""
     rows = [json.loads(Path(p).read_text()) for p in case_json_paths]
-    columns = ["patient", "dice", "iou", "hd95_mm", "assd_mm", "volume_pred_ml", "volume_true_ml", "volume_pred_mm3", "volume_true_mm3"]
+    columns = [
+        "patient",
+        "dice",
+        "iou",
+        "hd95_mm",
+        "assd_mm",
+        "volume_pred_ml",
+        "volume_true_ml",
+        "volume_pred_mm3",
+        "volume_true_mm3",
+    ]
     per_patient = pd.DataFrame(rows, columns=columns).sort_values("patient").reset_index(drop=True)
     per_patient.insert(1, "role", ["test" if p in test_patients else "unlabelled" for p in per_patient["patient"]])
     return per_patient, summarize(per_patient)
@@ -213,8 +223,13 @@ def cross_validation_tables(case_json_paths: list[str], history_paths: list[str]
     )
     per_fold["train_minutes"] = [minutes.get(k, math.nan) for k in per_fold.index]
     per_fold = per_fold.reset_index()
-    mean_row = {"fold": "mean", "n_cases": int(per_fold["n_cases"].sum()), "dice": per_case["dice"].mean(),
-                "hd95_mm": per_case["hd95_mm"].mean(), "assd_mm": per_case["assd_mm"].mean(),
-                "train_minutes": per_fold["train_minutes"].mean()}
+    mean_row = {
+        "fold": "mean",
+        "n_cases": int(per_fold["n_cases"].sum()),
+        "dice": per_case["dice"].mean(),
+        "hd95_mm": per_case["hd95_mm"].mean(),
+        "assd_mm": per_case["assd_mm"].mean(),
+        "train_minutes": per_fold["train_minutes"].mean(),
+    }
     per_fold = pd.concat([per_fold.astype({"fold": object}), pd.DataFrame([mean_row])], ignore_index=True)
     return per_case, per_fold

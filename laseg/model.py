@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 # Axis order of each view's slice stack, from the canonical (z, y, x) LPS arrays: slices along axis 0.
 VIEW_AXES: dict[str, tuple[int, int, int]] = {"axial": (0, 1, 2), "coronal": (1, 0, 2), "sagittal": (2, 0, 1)}
 
@@ -51,7 +50,10 @@ class ModelConfig:
         if not views or unknown or len(set(views)) != len(views):
             raise ValueError(f"model.views must be distinct names from {sorted(VIEW_AXES)}, got {list(self.views)}")
         object.__setattr__(self, "views", views)
-        for name, per_view in (("grid_spacing_mm", self.grid_spacing_mm), ("view_context_slices", self.view_context_slices)):
+        for name, per_view in (
+            ("grid_spacing_mm", self.grid_spacing_mm),
+            ("view_context_slices", self.view_context_slices),
+        ):
             missing = [v for v in views if per_view is not None and v not in per_view]
             if missing:
                 raise ValueError(f"model.{name} has no entry for view(s) {missing}")
@@ -141,7 +143,9 @@ def normalize_intensity(volume: np.ndarray) -> np.ndarray:
     return ((clipped - clipped.mean()) / max(float(clipped.std()), 1e-6)).astype(np.float32)
 
 
-def inplane_shape(shape_yx: tuple[int, int], spacing_yx_mm: tuple[float, float], target_mm: float | tuple[float, float]) -> tuple[int, int]:
+def inplane_shape(
+    shape_yx: tuple[int, int], spacing_yx_mm: tuple[float, float], target_mm: float | tuple[float, float]
+) -> tuple[int, int]:
     """Rows and columns of a slice resampled from spacing_yx_mm to target_mm (one spacing, or one per axis)."""
     targets = (target_mm, target_mm) if isinstance(target_mm, (int, float)) else target_mm
     return tuple(max(1, round(n * s / t)) for n, s, t in zip(shape_yx, spacing_yx_mm, targets))  # type: ignore[return-value]

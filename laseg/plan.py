@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -132,6 +131,7 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
     """Every planned setting from a cohort fingerprint; `explicit` holds the user's own values of
     PLANNED_KEYS ({"model": {"views": [...]}, ...}), which win and are marked source "config"."""
     from laseg.model import VIEW_AXES, in_view_order
+
     preset = PRESETS[preset_name]
     med = fingerprint["median"]
     spacing = med["spacing_zyx_mm"]
@@ -164,7 +164,9 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
             "(MSD 5-fold, same 10 min per network: axial 0.9009, coronal 0.9028, both averaged 0.9112)"
         )
     views = list(user("model", "views") or views)  # type: ignore[call-overload]
-    settings["model"]["views"] = entry("model", "views", views, reason, median_spacing_zyx_mm=spacing, anisotropy=round(anisotropy, 2))
+    settings["model"]["views"] = entry(
+        "model", "views", views, reason, median_spacing_zyx_mm=spacing, anisotropy=round(anisotropy, 2)
+    )
 
     # Grid: the median slice in preset.slice_px pixels (what a network may spend on a slice), finer where the
     # atrium's narrowest in-plane extent would span fewer than MIN_ATRIUM_PX pixels, never finer than the data.
@@ -199,15 +201,22 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
         else:
             side_mm = CROP_ATRIUM_EXTENTS * math.sqrt(view_la[0] * view_la[1])
             crops[view] = [
-                min(_round_to(side_mm / g, 16, 32), _round_to(math.ceil(f / g), 16, 32)) for g, f in zip(grid[view], view_fov)
+                min(_round_to(side_mm / g, 16, 32), _round_to(math.ceil(f / g), 16, 32))
+                for g, f in zip(grid[view], view_fov)
             ]
         if user("train", "batch_size") is not None:
             batches[view] = int(user("train", "batch_size"))  # type: ignore[arg-type]
         else:
-            batches[view] = int(np.clip(round(preset.pixels_per_batch / (crops[view][0] * crops[view][1])), *BATCH_LIMITS))
+            batches[view] = int(
+                np.clip(round(preset.pixels_per_batch / (crops[view][0] * crops[view][1])), *BATCH_LIMITS)
+            )
 
     settings["model"]["grid_spacing_mm"] = entry(
-        "model", "inplane_spacing_mm", grid, "; ".join(grid_reasons) + "; never finer than the data's spacing", **grid_figures
+        "model",
+        "inplane_spacing_mm",
+        grid,
+        "; ".join(grid_reasons) + "; never finer than the data's spacing",
+        **grid_figures,
     )
     settings["model"]["context_slices"] = entry(
         "model", "context_slices", context, f"neighbours each side covering {CONTEXT_MM} mm (1..{CONTEXT_MAX_SLICES} slices)",
@@ -259,7 +268,10 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
 
 def planned_values(plan: dict) -> dict[str, dict]:
     """{"model": {key: value}, "train": {key: value}}: the plan without its reasons."""
-    return {section: {key: entry["value"] for key, entry in entries.items()} for section, entries in plan["settings"].items()}
+    return {
+        section: {key: entry["value"] for key, entry in entries.items()}
+        for section, entries in plan["settings"].items()
+    }
 
 
 def planned_training(plan: dict, model_config: dict, train_config: dict) -> tuple[ModelConfig, TrainSettings]:
@@ -267,6 +279,7 @@ def planned_training(plan: dict, model_config: dict, train_config: dict) -> tupl
     plan does not set (those it sets are already resolved in the plan, explicit values included)."""
     from laseg.model import ModelConfig
     from laseg.train import TrainSettings
+
     values = planned_values(plan)
     model, train = values["model"], values["train"]
     views = list(model["views"])
@@ -308,13 +321,19 @@ def explicit_settings(config: dict) -> dict[str, dict]:
 def training_cap_minutes(config: dict) -> float:
     """The train job's wall-clock cap: the config's, else the preset's (for a cluster job's runtime)."""
     budget = config.get("train", {}).get("budget_minutes", "auto")
-    return PRESETS[config.get("plan", {}).get("preset", "default")].budget_minutes if budget == "auto" else float(budget)
+    return (
+        PRESETS[config.get("plan", {}).get("preset", "default")].budget_minutes if budget == "auto" else float(budget)
+    )
 
 
 def planned_test_time_scales(config: dict) -> list[float]:
     """Inference's in-plane zooms: the config's, else the preset's."""
     scales = config.get("predict", {}).get("test_time_scales", "auto")
-    return list(PRESETS[config.get("plan", {}).get("preset", "default")].test_time_scales) if scales == "auto" else [float(s) for s in scales]
+    return (
+        list(PRESETS[config.get("plan", {}).get("preset", "default")].test_time_scales)
+        if scales == "auto"
+        else [float(s) for s in scales]
+    )
 
 
 def plan_summary(plan: dict) -> str:

@@ -21,7 +21,7 @@ def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, Mo
         raise InputError(f"{path}: checkpoint not found (train first, or set predict.checkpoint)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged or foreign file
+    except Exception as err:  # noqa: BLE001 (torch raises many types for a damaged or foreign file)
         raise InputError(f"{path}: not a readable laseg checkpoint ({type(err).__name__})") from None
     found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
     if found not in (1, CHECKPOINT_FORMAT):
@@ -61,7 +61,9 @@ def predict_multiscale(
     for scale in scales:
         shape_yx = tuple(max(1, round(n * scale)) for n in image.shape[1:])
         zoomed = resample_inplane(image, shape_yx, "bilinear")
-        total += resample_inplane(predict_probability(net, zoomed, config, device, precision, view=view), image.shape[1:], "bilinear")
+        total += resample_inplane(
+            predict_probability(net, zoomed, config, device, precision, view=view), image.shape[1:], "bilinear"
+        )
     return total / len(scales)
 
 
@@ -81,7 +83,9 @@ def predict_canonical(
     for view in config.views:
         image, _ = prepare_volume(stack, config, view)
         native_yx = in_view_order(stack.image.shape, view)[1:]
-        view_probability = resample_inplane(predict_multiscale(net[view], config, image, device, scales, precision, view), native_yx, "bilinear")
+        view_probability = resample_inplane(
+            predict_multiscale(net[view], config, image, device, scales, precision, view), native_yx, "bilinear"
+        )
         probability += from_view(view_probability, view)
     return np.clip(probability / len(config.views), 0.0, 1.0).astype(np.float32)
 

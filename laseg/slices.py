@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from laseg.io import (
     CANONICAL_ORIENTATION,
     Geometry,
@@ -76,9 +77,8 @@ def save_slices(stack: SliceStack, npz_path: str | os.PathLike, sidecar_path: st
         "canonical_shape_zyx": list(stack.image.shape),
         "spacing_zyx_mm": list(stack.spacing_zyx_mm),
     }
-    with atomic_path(npz_path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    with atomic_path(npz_path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
     with atomic_path(sidecar_path) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
 
@@ -88,7 +88,7 @@ def load_slices(npz_path: str | os.PathLike, sidecar_path: str | os.PathLike | N
     sidecar_path = Path(sidecar_path) if sidecar_path else npz_path.with_suffix(".json")
     meta = json.loads(sidecar_path.read_text())
     with np.load(npz_path) as data:
-        label = data["label"] if "label" in data else None
+        label = data.get("label")
         return SliceStack(
             patient=meta["patient"],
             image=data["image"],

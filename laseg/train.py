@@ -42,7 +42,9 @@ CHECKPOINT_FORMAT = 2  # bump when the checkpoint layout changes (2: one network
 @dataclass(frozen=True)
 class TrainSettings:
     max_epochs: int = 60
-    budget_minutes: float = 8.0  # for the whole job (shared by the views' networks); stops at epochs or minutes, whichever first
+    budget_minutes: float = (
+        8.0  # for the whole job (shared by the views' networks); stops at epochs or minutes, whichever first
+    )
     iterations_per_epoch: int = 40
     batch_size: int = 16  # every view's, unless view_batch_size names it
     patch_px: int = 96  # square training crop at the network grid, unless view_patch_px names the view
@@ -115,7 +117,11 @@ def _crop_origin(n: int, patch: int, centre: int | None, rng: np.random.Generato
 
 
 def sample_batch(
-    volumes: list[PreparedVolume], settings: TrainSettings, config: ModelConfig, rng: np.random.Generator, view: str = "axial"
+    volumes: list[PreparedVolume],
+    settings: TrainSettings,
+    config: ModelConfig,
+    rng: np.random.Generator,
+    view: str = "axial",
 ) -> tuple[np.ndarray, np.ndarray]:
     """A batch of `view`'s 2.5D crops; a share of them centred on a random left-atrium voxel."""
     patch_y, patch_x = settings.patch_of(view)
@@ -133,7 +139,9 @@ def sample_batch(
             centre_y, centre_x = int(ys[pick]), int(xs[pick])
         ny, nx = vol.image.shape[1:]
         y0, x0 = _crop_origin(ny, patch_y, centre_y, rng), _crop_origin(nx, patch_x, centre_x, rng)
-        crop_image = context_stack(vol.image, np.array([z]), config.context_of(view))[0, :, y0 : y0 + patch_y, x0 : x0 + patch_x]
+        crop_image = context_stack(vol.image, np.array([z]), config.context_of(view))[
+            0, :, y0 : y0 + patch_y, x0 : x0 + patch_x
+        ]
         crop_label = vol.target[z, y0 : y0 + patch_y, x0 : x0 + patch_x]
         h, w = crop_label.shape
         # Volumes smaller than the patch sit in the middle of a background-valued canvas.
@@ -166,11 +174,18 @@ def augment_batch(
     # non-square crop a rotation in pixels.
     height, width = images.shape[-2:]
     theta = torch.stack(
-        [torch.stack([cos, -sin * height / width, torch.zeros_like(cos)], 1), torch.stack([sin * width / height, cos, torch.zeros_like(cos)], 1)], 1
+        [
+            torch.stack([cos, -sin * height / width, torch.zeros_like(cos)], 1),
+            torch.stack([sin * width / height, cos, torch.zeros_like(cos)], 1),
+        ],
+        1,
     )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     background = images.amin(dim=(1, 2, 3), keepdim=True)
-    images = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + background
+    images = (
+        F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        + background
+    )
     labels = F.grid_sample(labels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if not soft_labels:
         labels = (labels >= 0.5).float()
@@ -237,14 +252,18 @@ def _progress_line(epoch: int, planned_epochs: int, loss: float, val_dice: float
     return f"[{bar}] {100 * frac:5.1f}% epoch {epoch:3d} loss {loss:.4f} val_dice {val_dice:.4f} {elapsed:6.1f}s"
 
 
-def prepared_volumes(stacks: list[SliceStack], config: ModelConfig, view: str, soft_labels: bool) -> list[PreparedVolume]:
+def prepared_volumes(
+    stacks: list[SliceStack], config: ModelConfig, view: str, soft_labels: bool
+) -> list[PreparedVolume]:
     """The labelled stacks as `view` slices at the network's grid, with 0/1 or area-fraction targets."""
     prepared = []
     for stack in stacks:
         image, fraction = prepare_volume(stack, config, view)
         if fraction is None:
             raise ValueError(f"patient {stack.patient}: training needs a label")
-        prepared.append(PreparedVolume(stack.patient, image, fraction if soft_labels else (fraction >= 0.5).astype(np.float32)))
+        prepared.append(
+            PreparedVolume(stack.patient, image, fraction if soft_labels else (fraction >= 0.5).astype(np.float32))
+        )
     return prepared
 
 
@@ -272,7 +291,9 @@ def train_model(
     train_names = [s.patient for s in stacks[: len(stacks) - n_val]]
     val_names = [s.patient for s in stacks[len(stacks) - n_val :]]
     precision = select_precision(settings.precision, device)
-    log(f"device {device}, {precision}; views {list(config.views)}; training on {train_names}, validating on {val_names}")
+    log(
+        f"device {device}, {precision}; views {list(config.views)}; training on {train_names}, validating on {val_names}"
+    )
 
     networks = ViewNetworks(config)
     history: list[dict] = []
@@ -290,7 +311,7 @@ def train_model(
             config,
             per_network,
             device,
-            lambda line: log(f"{view}: {line}"),
+            lambda line, view=view: log(f"{view}: {line}"),
             view,
         )
         networks[view].load_state_dict(state)
@@ -301,7 +322,10 @@ def train_model(
     if cut:
         log(
             f"training cut short by the {settings.budget_minutes:g} min budget: "
-            + ", ".join(f"{view} {n} of {settings.max_epochs} epochs ({100 * (1 - n / settings.max_epochs):.0f}% short)" for view, n in cut.items())
+            + ", ".join(
+                f"{view} {n} of {settings.max_epochs} epochs ({100 * (1 - n / settings.max_epochs):.0f}% short)"
+                for view, n in cut.items()
+            )
         )
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
@@ -388,9 +412,26 @@ def train_network(
         train_loss = float(np.mean(losses))
         val_dice = float("nan")
         if val_volumes:
-            val_dice = float(np.mean([dice_score(predict_probability(net, v.image, config, device, precision, view=view) >= 0.5, v.mask) for v in val_volumes]))
+            val_dice = float(
+                np.mean(
+                    [
+                        dice_score(
+                            predict_probability(net, v.image, config, device, precision, view=view) >= 0.5, v.mask
+                        )
+                        for v in val_volumes
+                    ]
+                )
+            )
         elapsed = time.perf_counter() - start
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_dice": val_dice, "seconds": elapsed, "lr": optimizer.param_groups[0]["lr"]})
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_dice": val_dice,
+                "seconds": elapsed,
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+        )
         epoch_seconds.append(elapsed - sum(epoch_seconds))
         # Re-plan from the recent epoch time (the machine may get busier or quieter): the epochs that
         # still fit in the budget, never more than max_epochs.
@@ -398,7 +439,9 @@ def train_network(
         fitting = epoch + int(max(0.0, 60 * settings.budget_minutes - elapsed) / recent)
         if min(fitting, settings.max_epochs) != planned_epochs:
             planned_epochs = max(epoch, min(fitting, settings.max_epochs))
-            log(f"the {settings.budget_minutes:.1f} min budget left fits {planned_epochs} of {settings.max_epochs} epochs: learning-rate schedule set to that")
+            log(
+                f"the {settings.budget_minutes:.1f} min budget left fits {planned_epochs} of {settings.max_epochs} epochs: learning-rate schedule set to that"
+            )
         log(_progress_line(epoch, planned_epochs, train_loss, val_dice, elapsed))
         score = val_dice if val_volumes else float(epoch)
         if score > best_score:
@@ -408,7 +451,10 @@ def train_network(
             if planned_epochs < settings.max_epochs:
                 log(f"wall-clock budget of {settings.budget_minutes:.1f} min used up after epoch {epoch}")
             break
-    log(f"best epoch {best_epoch} " + (f"(val_dice {best_score:.4f})" if val_volumes else "(the last; no validation patients)"))
+    log(
+        f"best epoch {best_epoch} "
+        + (f"(val_dice {best_score:.4f})" if val_volumes else "(the last; no validation patients)")
+    )
     return best_state, history, best_epoch  # type: ignore[return-value]
 
 

@@ -129,7 +129,7 @@ def overlay_frames(
     the prediction contour green (drawn last, so it is the one visible where they coincide), and a
     caption: the patient (when given), the slice, and with a reference that slice's Dice."""
     grey, pred_canonical, truth_canonical = canonical_overlay_inputs(image, pred, truth, geometry)
-    spacing_z, spacing_y, spacing_x = canonical_spacing_zyx_mm(geometry)
+    _, spacing_y, spacing_x = canonical_spacing_zyx_mm(geometry)
     height, width = frame_size_px(grey.shape[1:], (spacing_y, spacing_x), max_size_px)
     thickness = 1 if max(height, width) < 400 else 2
 
@@ -228,12 +228,16 @@ def write_point_cloud(points_mm: np.ndarray, rgb: tuple[float, float, float], pa
 
 def keyframe_index(pred: np.ndarray, truth: np.ndarray | None, geometry: Geometry) -> int:
     """The canonical slice with the most left atrium (reference if known, else prediction)."""
-    mask = to_canonical((np.asarray(truth if truth is not None and truth.any() else pred) != 0).astype(np.uint8), geometry)
+    mask = to_canonical(
+        (np.asarray(truth if truth is not None and truth.any() else pred) != 0).astype(np.uint8), geometry
+    )
     per_slice = mask.reshape(len(mask), -1).sum(axis=1)
     return int(per_slice.argmax()) if per_slice.any() else len(mask) // 2
 
 
-def write_keyframe(frames: list[np.ndarray], pred: np.ndarray, truth: np.ndarray | None, geometry: Geometry, path: str | os.PathLike) -> None:
+def write_keyframe(
+    frames: list[np.ndarray], pred: np.ndarray, truth: np.ndarray | None, geometry: Geometry, path: str | os.PathLike
+) -> None:
     """The overlay frame through the largest atrial cross-section, as a lossless PNG."""
     frame = frames[keyframe_index(pred, truth, geometry)]
     with atomic_path(path, suffix=".png") as tmp:

@@ -5,13 +5,13 @@ rule synthesize_case:
     output:
         image=f"{SYNTHETIC_DIR}/imagesTr/{{patient}}.nii.gz",
         label=f"{SYNTHETIC_DIR}/labelsTr/{{patient}}.nii.gz",
-    params:
-        seed=config["synthetic"]["seed"],
-        shape_zyx=config["synthetic"]["shape_zyx"],
     log:
         "logs/synthesize_case/{patient}.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        seed=config["synthetic"]["seed"],
+        shape_zyx=config["synthetic"]["shape_zyx"],
     script:
         "../scripts/synthesize_case.py"
 

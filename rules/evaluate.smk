@@ -21,12 +21,12 @@ rule aggregate_metrics:
     output:
         per_patient="results/metrics/per_patient.csv",
         summary="results/metrics/summary.csv",
-    params:
-        test=TEST,
     log:
         "logs/aggregate_metrics.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        test=TEST,
     script:
         "../scripts/aggregate_metrics.py"
 
@@ -37,12 +37,12 @@ rule la_volume_index:
         patients=[PATIENTS_TSV] if PATIENTS_TSV else [],
     output:
         table="results/clinical/la_volume_index.csv",
-    params:
-        upper_limits_ml_m2=config["clinical"]["lavi_upper_limits_ml_m2"],
     log:
         "logs/la_volume_index.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        upper_limits_ml_m2=config["clinical"]["lavi_upper_limits_ml_m2"],
     script:
         "../scripts/la_volume_index.py"
 

@@ -33,12 +33,12 @@ rule plan:
         fingerprint="results/plan/fingerprint.json",
     output:
         plan="results/plan/plan.json",
-    params:
-        preset=config["plan"]["preset"],
-        explicit=EXPLICIT_SETTINGS,
     log:
         "logs/plan.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        preset=config["plan"]["preset"],
+        explicit=EXPLICIT_SETTINGS,
     script:
         "../scripts/plan.py"

@@ -9,17 +9,17 @@ rule predict:
     output:
         probability="results/predict/{patient}_probability.nii.gz",
         mask="results/predict/{patient}_raw_mask.nii.gz",
-    params:
-        device=config["predict"]["device"],
-        precision=config["predict"]["precision"],
-        test_time_scales=TEST_TIME_SCALES,
-    threads: 2
     log:
         "logs/predict/{patient}.log",
     benchmark:
         "benchmarks/predict/{patient}.tsv"
     conda:
         "../envs/laseg.yaml"
+    threads: 2
+    params:
+        device=config["predict"]["device"],
+        precision=config["predict"]["precision"],
+        test_time_scales=TEST_TIME_SCALES,
     script:
         "../scripts/predict.py"
 
@@ -29,11 +29,11 @@ rule postprocess:
         probability="results/predict/{patient}_probability.nii.gz",
     output:
         mask="results/masks/{patient}.nii.gz",
-    params:
-        postprocess=config["postprocess"],
     log:
         "logs/postprocess/{patient}.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        postprocess=config["postprocess"],
     script:
         "../scripts/postprocess.py"

@@ -6,14 +6,14 @@ rule report:
         unpack(report_inputs),
     output:
         report="results/report.html",
+    log:
+        "logs/report.log",
+    conda:
+        "../envs/laseg.yaml"
     params:
         patients=PREDICTED,
         test=TEST,
         trained_in_this_run=not config["predict"]["checkpoint"],
         config=config,
-    log:
-        "logs/report.log",
-    conda:
-        "../envs/laseg.yaml"
     script:
         "../scripts/report.py"

@@ -10,20 +10,20 @@ rule train:
         checkpoint="results/model/model.pt",
         history="results/model/history.csv",
         curve="results/model/training_curve.png",
-    params:
-        # Execution-only settings (threads) stay out: changing them must not retrain.
-        model=config["model"],
-        train={key: value for key, value in config["train"].items() if key != "threads"},
-    threads: config["train"]["threads"]
-    resources:
-        gpu=1,
-        mem_mb=6000,
-        runtime=int(TRAINING_CAP_MINUTES) + 30,
     log:
         "logs/train.log",
     benchmark:
         "benchmarks/train.tsv"
     conda:
         "../envs/laseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=6000,
+        runtime=int(TRAINING_CAP_MINUTES) + 30,
+    params:
+        # Execution-only settings (threads) stay out: changing them must not retrain.
+        model=config["model"],
+        train={key: value for key, value in config["train"].items() if key != "threads"},
     script:
         "../scripts/train.py"

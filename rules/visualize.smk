@@ -9,13 +9,13 @@ rule overlay_video:
     output:
         video="results/videos/{patient}.mp4",
         keyframe="results/overlays/{patient}.png",
-    params:
-        fps=config["visualize"]["video_fps"],
-        max_size_px=config["visualize"]["max_size_px"],
     log:
         "logs/overlay_video/{patient}.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        fps=config["visualize"]["video_fps"],
+        max_size_px=config["visualize"]["max_size_px"],
     script:
         "../scripts/overlay_video.py"
 
@@ -25,12 +25,12 @@ rule point_cloud_prediction:
         mask="results/masks/{patient}.nii.gz",
     output:
         cloud="results/pointclouds/{patient}_pred.ply",
-    params:
-        rgb=(0.1, 0.8, 0.2),
     log:
         "logs/point_cloud/{patient}_pred.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        rgb=(0.1, 0.8, 0.2),
     script:
         "../scripts/point_cloud.py"
 
@@ -40,12 +40,12 @@ rule point_cloud_truth:
         mask=required_label,
     output:
         cloud="results/pointclouds/{patient}_true.ply",
-    params:
-        rgb=(0.9, 0.1, 0.1),
     log:
         "logs/point_cloud/{patient}_true.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        rgb=(0.9, 0.1, 0.1),
     script:
         "../scripts/point_cloud.py"
 
@@ -57,12 +57,12 @@ rule montage:
         label=case_label,
     output:
         montage="results/montages/{patient}.png",
-    params:
-        n_slices=config["visualize"]["montage_slices"],
     log:
         "logs/montage/{patient}.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        n_slices=config["visualize"]["montage_slices"],
     script:
         "../scripts/montage.py"
 
@@ -73,13 +73,13 @@ rule surface_mesh_prediction:
     output:
         ply="results/meshes/{patient}_pred.ply",
         stl="results/meshes/{patient}_pred.stl",
-    params:
-        smoothing_iterations=config["mesh"]["smoothing_iterations"],
-        rgb=(0.1, 0.8, 0.2),
     log:
         "logs/surface_mesh/{patient}_pred.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        smoothing_iterations=config["mesh"]["smoothing_iterations"],
+        rgb=(0.1, 0.8, 0.2),
     script:
         "../scripts/surface_mesh.py"
 
@@ -90,13 +90,13 @@ rule surface_mesh_truth:
     output:
         ply="results/meshes/{patient}_true.ply",
         stl="results/meshes/{patient}_true.stl",
-    params:
-        smoothing_iterations=config["mesh"]["smoothing_iterations"],
-        rgb=(0.9, 0.1, 0.1),
     log:
         "logs/surface_mesh/{patient}_true.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        smoothing_iterations=config["mesh"]["smoothing_iterations"],
+        rgb=(0.9, 0.1, 0.1),
     script:
         "../scripts/surface_mesh.py"
 
@@ -109,11 +109,11 @@ rule viewer3d:
     output:
         viewer="results/viewers/{patient}.html",
         render="results/renders/{patient}.png",
-    params:
-        max_triangles=config["mesh"]["viewer_max_triangles"],
     log:
         "logs/viewer3d/{patient}.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        max_triangles=config["mesh"]["viewer_max_triangles"],
     script:
         "../scripts/viewer3d.py"

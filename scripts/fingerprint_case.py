@@ -10,4 +10,6 @@ from laseg.plan import fingerprint_case
 from laseg.slices import load_slices
 
 with logged_step(snakemake.log[0]):
-    write_json(snakemake.output.fingerprint, fingerprint_case(load_slices(snakemake.input.slices, snakemake.input.sidecar)))
+    write_json(
+        snakemake.output.fingerprint, fingerprint_case(load_slices(snakemake.input.slices, snakemake.input.sidecar))
+    )

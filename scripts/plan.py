@@ -11,6 +11,8 @@ from laseg.io import write_json
 from laseg.plan import make_plan, plan_summary
 
 with logged_step(snakemake.log[0]):
-    plan = make_plan(json.loads(Path(snakemake.input.fingerprint).read_text()), snakemake.params.explicit, snakemake.params.preset)
+    plan = make_plan(
+        json.loads(Path(snakemake.input.fingerprint).read_text()), snakemake.params.explicit, snakemake.params.preset
+    )
     print(plan_summary(plan), file=sys.stderr)
     write_json(snakemake.output.plan, plan)

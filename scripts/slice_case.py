@@ -11,4 +11,7 @@ with logged_step(snakemake.log[0]):
     label = snakemake.input.label[0] if snakemake.input.label else None
     stack = load_checked_case(snakemake.wildcards.patient, snakemake.input.image, label)
     save_slices(stack, snakemake.output.slices, snakemake.output.sidecar)
-    print(f"{stack.patient}: {stack.image.shape[0]} slices of {stack.image.shape[1:]}, labelled={label is not None}", file=sys.stderr)
+    print(
+        f"{stack.patient}: {stack.image.shape[0]} slices of {stack.image.shape[1:]}, labelled={label is not None}",
+        file=sys.stderr,
+    )

@@ -11,4 +11,6 @@ with logged_step(snakemake.log[0]):
     index = int(snakemake.wildcards.patient.rsplit("_", 1)[1])
     case = synthesize_case(snakemake.params.seed, index, tuple(snakemake.params.shape_zyx))
     write_case(case, snakemake.output.image, snakemake.output.label)
-    print(f"{snakemake.wildcards.patient}: size {case.geometry.size}, spacing {case.geometry.spacing_mm}", file=sys.stderr)
+    print(
+        f"{snakemake.wildcards.patient}: size {case.geometry.size}, spacing {case.geometry.spacing_mm}", file=sys.stderr
+    )

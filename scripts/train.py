@@ -15,7 +15,9 @@ from laseg.slices import load_slices
 from laseg.train import save_checkpoint, train_model, write_history
 
 with logged_step(snakemake.log[0]):
-    print(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}", file=sys.stderr, flush=True)  # a GPU job shows its GPU
+    print(
+        f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}", file=sys.stderr, flush=True
+    )  # a GPU job shows its GPU
     stacks = [load_slices(npz, sidecar) for npz, sidecar in zip(snakemake.input.slices, snakemake.input.sidecars)]
     plan = json.loads(Path(snakemake.input.plan).read_text())
     print(plan_summary(plan), file=sys.stderr, flush=True)

@@ -5,8 +5,8 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the laseg package beside the workflow
 
 from laseg.entry import logged_step
-from laseg.metrics import read_patient_table
 from laseg.io import write_json
+from laseg.metrics import read_patient_table
 from laseg.plots import labelled_volumes, plot_bland_altman, plot_volume_scatter
 
 with logged_step(snakemake.log[0]):

@@ -16,7 +16,9 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 REAL_DATA = (REPO / ".." / "shared" / "data" / "msd_task02_heart").resolve()
 
 
-def run_snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, config: dict | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run the repo's Snakefile with `workdir` as working directory and `config` as an extra configfile."""
     command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
     if config is not None:
@@ -24,9 +26,11 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, check: 
         config_path.write_text(yaml.safe_dump(config))
         command += ["--configfile", str(config_path)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run([*command, *args], cwd=workdir, capture_output=True, text=True, env=env)
+    result = subprocess.run([*command, *args], cwd=workdir, capture_output=True, text=True, env=env, check=False)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 

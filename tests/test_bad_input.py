@@ -9,17 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from conftest import REPO, run_snakemake
+
 from laseg.cohort import discover_cases
 from laseg.config import config_problems
 from laseg.io import Geometry, InputError, read_volume, write_volume
 from laseg.slices import load_checked_case
 
-GEOMETRY = Geometry(size=(24, 20, 16), spacing_mm=(1.25, 1.25, 1.37), origin_mm=(10.0, -5.0, 3.0), direction=(1, 0, 0, 0, 1, 0, 0, 0, 1))
+GEOMETRY = Geometry(
+    size=(24, 20, 16), spacing_mm=(1.25, 1.25, 1.37), origin_mm=(10.0, -5.0, 3.0), direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)
+)
 
 
-def make_case(folder: Path, patient: str, image: np.ndarray | None = None, label: np.ndarray | None = None) -> tuple[Path, Path]:
+def make_case(
+    folder: Path, patient: str, image: np.ndarray | None = None, label: np.ndarray | None = None
+) -> tuple[Path, Path]:
     rng = np.random.default_rng(0)
     if image is None:
         image = rng.normal(500, 100, (16, 20, 24)).astype(np.int16)
@@ -100,7 +104,9 @@ def test_missing_label_for_an_imagesTr_case(tmp_path):
 
 def test_dataset_json_naming_a_missing_file(tmp_path):
     make_case(tmp_path, "p1")
-    (tmp_path / "dataset.json").write_text(json.dumps({"training": [{"image": "./imagesTr/p9.nii.gz", "label": "./labelsTr/p9.nii.gz"}]}))
+    (tmp_path / "dataset.json").write_text(
+        json.dumps({"training": [{"image": "./imagesTr/p9.nii.gz", "label": "./labelsTr/p9.nii.gz"}]})
+    )
     with pytest.raises(InputError) as err:
         discover_cases(tmp_path)
     assert "p9.nii.gz" in str(err.value) and "not found" in str(err.value)
@@ -119,7 +125,9 @@ def test_workflow_stops_before_training_on_a_corrupt_scan_and_keeps_user_files(t
     broken = data / "imagesTr" / "p2.nii.gz"
     broken.write_bytes(b"\x00" * 100)
     original = {p: p.read_bytes() for p in data.rglob("*.nii.gz")}
-    result = run_snakemake(tmp_path, config={"data": {"source": "folder", "path": str(data)}, "split": {"test": ["p3"]}}, check=False)
+    result = run_snakemake(
+        tmp_path, config={"data": {"source": "folder", "path": str(data)}, "split": {"test": ["p3"]}}, check=False
+    )
     assert result.returncode != 0
     assert f"error: {broken}: not a readable NIfTI file" in result.stderr
     assert not (tmp_path / "results/model/model.pt").exists()
@@ -130,4 +138,7 @@ def test_workflow_stops_before_training_on_a_corrupt_scan_and_keeps_user_files(t
 def test_workflow_rejects_a_bad_config_at_start(tmp_path):
     result = run_snakemake(tmp_path, "-n", config={"train": {"max_epochs": "ten"}}, check=False)
     assert result.returncode != 0
-    assert "invalid configuration: train.max_epochs: 'ten' must be 'auto' or of type 'integer'" in result.stdout + result.stderr
+    assert (
+        "invalid configuration: train.max_epochs: 'ten' must be 'auto' or of type 'integer'"
+        in result.stdout + result.stderr
+    )

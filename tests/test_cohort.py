@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import REAL_DATA, requires_real_data
+
 from laseg.cohort import discover_cases, kfold_splits, patient_id_of, split_patients
 from laseg.io import InputError
 
@@ -30,7 +30,14 @@ def test_dataset_json_is_preferred(tmp_path):
     for p in ("a", "b"):
         touch(tmp_path / "imagesTr" / f"{p}.nii.gz")
         touch(tmp_path / "labelsTr" / f"{p}.nii.gz")
-    (tmp_path / "dataset.json").write_text(json.dumps({"training": [{"image": "./imagesTr/a.nii.gz", "label": "./labelsTr/a.nii.gz"}], "test": ["./imagesTr/b.nii.gz"]}))
+    (tmp_path / "dataset.json").write_text(
+        json.dumps(
+            {
+                "training": [{"image": "./imagesTr/a.nii.gz", "label": "./labelsTr/a.nii.gz"}],
+                "test": ["./imagesTr/b.nii.gz"],
+            }
+        )
+    )
     cases = {c.patient: c for c in discover_cases(tmp_path)}
     assert cases["a"].label is not None and cases["b"].label is None
 
@@ -66,7 +73,9 @@ def test_kfold_partitions_like_scikit_learn():
     for train, val in folds:
         assert len(val) == 4 and not set(train) & set(val)
     sklearn = pytest.importorskip("sklearn.model_selection")
-    expected = [sorted(ids[i] for i in test) for _, test in sklearn.KFold(5, shuffle=True, random_state=12345).split(ids)]
+    expected = [
+        sorted(ids[i] for i in test) for _, test in sklearn.KFold(5, shuffle=True, random_state=12345).split(ids)
+    ]
     assert [val for _, val in folds] == expected
 
 

@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import scheduled_jobs
+
 from laseg.metrics import cross_validation_tables
 
 
@@ -23,8 +23,13 @@ def test_cv_tables_average_cases_and_report_training_minutes(tmp_path):
         if fold == 0:  # format-1 history: one network, no view column
             pd.DataFrame({"epoch": [1, 2], "seconds": [60.0, 120.0]}).to_csv(history, index=False)
         else:  # two views' networks, each timed from 0: 1.5 + 2.5 min
-            pd.DataFrame({"view": ["axial", "axial", "coronal", "coronal"], "epoch": [1, 2, 1, 2],
-                          "seconds": [45.0, 90.0, 60.0, 150.0]}).to_csv(history, index=False)
+            pd.DataFrame(
+                {
+                    "view": ["axial", "axial", "coronal", "coronal"],
+                    "epoch": [1, 2, 1, 2],
+                    "seconds": [45.0, 90.0, 60.0, 150.0],
+                }
+            ).to_csv(history, index=False)
         histories.append(str(history))
     per_case, per_fold = cross_validation_tables(cases, histories)
     assert per_case["fold"].tolist() == [0, 0, 1]

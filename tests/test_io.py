@@ -46,9 +46,8 @@ def test_canonical_view_puts_superior_slices_last_for_RAS_and_LPS_alike():
 def test_atomic_path_leaves_no_file_when_the_writer_fails(tmp_path):
     target = tmp_path / "out.csv"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]

@@ -74,10 +74,9 @@ def test_sphere_volume_with_anisotropic_spacing():
     shape = (40, 80, 60)
     z, y, x = np.indices(shape).astype(float)
     centre = np.array(shape) / 2
-    inside = (
-        ((z - centre[0]) * spacing[0]) ** 2 + ((y - centre[1]) * spacing[1]) ** 2 + ((x - centre[2]) * spacing[2]) ** 2
-        <= radius_mm**2
-    )
+    inside = ((z - centre[0]) * spacing[0]) ** 2 + ((y - centre[1]) * spacing[1]) ** 2 + (
+        (x - centre[2]) * spacing[2]
+    ) ** 2 <= radius_mm**2
     expected_ml = 4 / 3 * math.pi * radius_mm**3 / 1000
     assert metrics.volume_ml(inside, spacing) == pytest.approx(expected_ml, rel=0.01)
     assert metrics.volume_ml(inside, spacing) == pytest.approx(inside.sum() * 1.5 * 0.7 * 0.9 / 1000)

@@ -8,7 +8,6 @@ import torch
 
 import laseg.model
 import laseg.train
-
 from laseg.io import Geometry, InputError
 from laseg.model import (
     VIEW_AXES,
@@ -119,7 +118,7 @@ def test_precision_auto_is_bf16_only_where_the_hardware_multiplies_bf16(monkeypa
     with pytest.raises(ValueError, match="precision"):
         select_precision("fp16", cpu)
     for has_amx, expected in ((True, "bf16"), (False, "fp32")):
-        monkeypatch.setattr(laseg.model, "cpu_has_amx_bf16", lambda: has_amx)
+        monkeypatch.setattr(laseg.model, "cpu_has_amx_bf16", lambda has_amx=has_amx: has_amx)
         assert select_precision("auto", cpu) == expected
 
 
@@ -128,16 +127,22 @@ def test_bf16_training_and_inference_stay_close_to_fp32():
     # measured), and bf16 inference of one network stays near its fp32 inference (bf16 keeps 8 bits of
     # mantissa: under 0.01 on a probability, measured).
     config = ModelConfig(base_channels=4, depth=2, context_slices=1)
-    settings = TrainSettings(max_epochs=6, iterations_per_epoch=8, batch_size=4, patch_px=16, budget_minutes=30, learning_rate=0.02)
+    settings = TrainSettings(
+        max_epochs=6, iterations_per_epoch=8, batch_size=4, patch_px=16, budget_minutes=30, learning_rate=0.02
+    )
     stack = tiny_stack()
     image, _ = prepare_volume(stack, config)
     by_precision = {}
     for precision in ("fp32", "bf16"):
-        checkpoint, history = train_model([stack], config, TrainSettings(**{**settings.__dict__, "precision": precision}), log=lambda line: None)
+        checkpoint, history = train_model(
+            [stack], config, TrainSettings(**{**settings.__dict__, "precision": precision}), log=lambda line: None
+        )
         assert checkpoint["precision"] == precision and history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
         net = UNet2D(config)
         net.load_state_dict({k.removeprefix("networks.axial."): v for k, v in checkpoint["state_dict"].items()})
-        by_precision[precision] = {p: predict_probability(net, image, config, torch.device("cpu"), p) for p in ("fp32", "bf16")}
+        by_precision[precision] = {
+            p: predict_probability(net, image, config, torch.device("cpu"), p) for p in ("fp32", "bf16")
+        }
     fp32_net = by_precision["fp32"]
     assert fp32_net["fp32"].max() - fp32_net["fp32"].min() > 0.5  # it has learned: not all near 0.5
     assert 0 < np.abs(fp32_net["bf16"] - fp32_net["fp32"]).max() < 0.03  # > 0: bf16 really ran
@@ -157,7 +162,9 @@ def test_checkpoint_missing_or_of_another_format_is_a_clear_error(tmp_path):
 
 def test_training_is_repeatable_when_the_epoch_limit_binds():
     config = ModelConfig(base_channels=4, depth=2, context_slices=1, inplane_spacing_mm=2.5)
-    settings = TrainSettings(max_epochs=2, iterations_per_epoch=3, batch_size=2, patch_px=16, validation_patients=0, budget_minutes=30)
+    settings = TrainSettings(
+        max_epochs=2, iterations_per_epoch=3, batch_size=2, patch_px=16, validation_patients=0, budget_minutes=30
+    )
     first, _ = train_model([tiny_stack()], config, settings, log=lambda line: None)
     second, _ = train_model([tiny_stack()], config, settings, log=lambda line: None)
     assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
@@ -202,25 +209,37 @@ def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
     # A smooth off-centre blob, anisotropic spacing, and a network whose logit is its centre input
     # slice: every view must then return (nearly) the same probability at the same voxels.
     zz, yy, xx = np.mgrid[0:12, 0:40, 0:32]
-    blob = 6.0 * np.exp(-(((zz - 4.0) * 3.0) ** 2 + ((yy - 25.0) * 2.5) ** 2 + ((xx - 10.0) * 2.0) ** 2) / (2 * 14.0**2)) - 3.0
+    blob = (
+        6.0 * np.exp(-(((zz - 4.0) * 3.0) ** 2 + ((yy - 25.0) * 2.5) ** 2 + ((xx - 10.0) * 2.0) ** 2) / (2 * 14.0**2))
+        - 3.0
+    )
     geometry = Geometry((32, 40, 12), (2.0, 2.5, 3.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
     stack = SliceStack("blob", blob.astype(np.float32), None, geometry, (3.0, 2.5, 2.0))
     net = {view: CentreSliceLogit() for view in VIEW_AXES}  # stands in for ViewNetworks: a network per view
-    per_view = {view: predict_stack(net, ModelConfig(context_slices=1, depth=2, views=(view,)), stack, device=torch.device("cpu")) for view in VIEW_AXES}
+    per_view = {
+        view: predict_stack(
+            net, ModelConfig(context_slices=1, depth=2, views=(view,)), stack, device=torch.device("cpu")
+        )
+        for view in VIEW_AXES
+    }
     for view in ("coronal", "sagittal"):
         assert per_view[view].shape == per_view["axial"].shape
         assert np.abs(per_view[view] - per_view["axial"]).max() < 0.05
     # The tolerance catches a view put back one voxel off along any axis.
     for axis in range(3):
         assert np.abs(np.roll(per_view["axial"], 1, axis=axis) - per_view["axial"]).max() > 0.05
-    mean = predict_stack(net, ModelConfig(context_slices=1, depth=2, views=tuple(VIEW_AXES)), stack, device=torch.device("cpu"))
+    mean = predict_stack(
+        net, ModelConfig(context_slices=1, depth=2, views=tuple(VIEW_AXES)), stack, device=torch.device("cpu")
+    )
     assert np.allclose(mean, np.mean(list(per_view.values()), axis=0), atol=1e-5)
 
 
 def test_each_view_network_trains_as_it_would_alone_and_format_1_checkpoints_still_load(tmp_path):
     settings = TrainSettings(max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_px=16, budget_minutes=30)
     small = {"base_channels": 4, "depth": 2, "context_slices": 1}
-    both, _ = train_model([tiny_stack()], ModelConfig(**small, views=("axial", "coronal")), settings, log=lambda line: None)
+    both, _ = train_model(
+        [tiny_stack()], ModelConfig(**small, views=("axial", "coronal")), settings, log=lambda line: None
+    )
     alone, _ = train_model([tiny_stack()], ModelConfig(**small, views=("coronal",)), settings, log=lambda line: None)
     coronal = {k: v for k, v in both["state_dict"].items() if k.startswith("networks.coronal.")}
     assert coronal and all(torch.equal(v, alone["state_dict"][k]) for k, v in coronal.items())
@@ -231,9 +250,14 @@ def test_each_view_network_trains_as_it_would_alone_and_format_1_checkpoints_sti
     old_config = {k: v for k, v in axial_only["model_config"].items() if k != "views"}
     torch.save({**axial_only, "format": 1, "state_dict": unprefixed, "model_config": old_config}, tmp_path / "v1.pt")
     save_checkpoint(axial_only, tmp_path / "v2.pt")
-    (old_net, old_loaded, _), (new_net, new_loaded, _) = load_model(tmp_path / "v1.pt", "cpu"), load_model(tmp_path / "v2.pt", "cpu")
+    (old_net, old_loaded, _), (new_net, new_loaded, _) = (
+        load_model(tmp_path / "v1.pt", "cpu"),
+        load_model(tmp_path / "v2.pt", "cpu"),
+    )
     assert old_loaded == new_loaded and old_loaded.views == ("axial",)
-    assert np.array_equal(predict_stack(old_net, old_loaded, tiny_stack()), predict_stack(new_net, new_loaded, tiny_stack()))
+    assert np.array_equal(
+        predict_stack(old_net, old_loaded, tiny_stack()), predict_stack(new_net, new_loaded, tiny_stack())
+    )
 
 
 def test_the_training_budget_is_shared_between_the_views_networks(monkeypatch):
@@ -251,5 +275,3 @@ def test_the_training_budget_is_shared_between_the_views_networks(monkeypatch):
     config = ModelConfig(base_channels=4, depth=2, context_slices=1, views=("axial", "coronal", "sagittal"))
     checkpoint, _ = train_model([tiny_stack()], config, TrainSettings(budget_minutes=9.0), log=lambda line: None)
     assert budgets == [3.0, 1.5, 2.0] and checkpoint["train_settings"]["budget_minutes"] == 9.0
-
-

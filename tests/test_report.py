@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from browser import HeadlessChromium, require_chromium
+
 from laseg.clinical import ASE_2015_UPPER_ML_M2, Anthropometrics, volume_index_table
 from laseg.io import Geometry, InputError
 from laseg.mesh import surface_mesh

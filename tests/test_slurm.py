@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import REPO, SNAKEMAKE
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import REPO, SNAKEMAKE
 from laseg.io import read_volume
 
 PROFILE = REPO / "profiles" / "slurm"
@@ -35,8 +35,23 @@ CLUSTER_TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel",
 # What a machine without SLURM lacks; hidden from PATH for the dry run.
 SLURM_COMMANDS = {
     *CLUSTER_TOOLS,
-    *"sacct sacctmgr salloc sattach sbcast scrontab sdiag sprio sreport srun sshare sstat strigger sview".split(),
-    *"slurmdbd slurmstepd".split(),
+    *[
+        "sacct",
+        "sacctmgr",
+        "salloc",
+        "sattach",
+        "sbcast",
+        "scrontab",
+        "sdiag",
+        "sprio",
+        "sreport",
+        "srun",
+        "sshare",
+        "sstat",
+        "strigger",
+        "sview",
+    ],
+    *["slurmdbd", "slurmstepd"],
 }
 
 TEST_PATIENT = "syn_001"

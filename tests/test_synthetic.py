@@ -113,7 +113,7 @@ def test_contrast(cohort) -> None:
     for case, classes in cohort:
         image = case.image.astype(float)
 
-        def mean_of(tissue: int) -> float:
+        def mean_of(tissue: int, image: np.ndarray = image, classes: np.ndarray = classes) -> float:
             # Eroded, so that partial-volume edges do not blend the classes.
             return float(image[ndimage.binary_erosion(classes == tissue)].mean())
 

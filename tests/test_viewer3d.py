@@ -9,8 +9,8 @@ import re
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-
 from browser import HeadlessChromium, require_chromium
+
 from laseg.io import Geometry
 from laseg.mesh import SurfaceMesh, enclosed_volume_mm3, surface_mesh
 from laseg.viewer3d import (

@@ -16,9 +16,9 @@ import pytest
 import SimpleITK as sitk
 import torch
 import yaml
-
 from browser import HeadlessChromium, require_chromium
 from conftest import REPO, run_snakemake, scheduled_jobs
+
 from laseg.clinical import lavi_grade
 from laseg.io import Geometry, read_image, read_volume
 from laseg.mesh import SurfaceMesh, enclosed_volume_mm3
@@ -90,8 +90,12 @@ def test_videos_have_one_frame_per_slice_and_point_clouds_lie_in_the_scan(finish
         assert count_video_frames(finished_run / f"results/videos/{patient}.mp4") == stack.image.shape[0]
         geometry = stack.source_geometry
         corners = np.array(
-            [np.array(geometry.origin_mm) + np.array(geometry.direction).reshape(3, 3) @ (np.array(c) * geometry.spacing_mm)
-             for c in np.ndindex(2, 2, 2) for c in [np.array(c) * (np.array(geometry.size) - 1)]]
+            [
+                np.array(geometry.origin_mm)
+                + np.array(geometry.direction).reshape(3, 3) @ (np.array(c) * geometry.spacing_mm)
+                for c in np.ndindex(2, 2, 2)
+                for c in [np.array(c) * (np.array(geometry.size) - 1)]
+            ]
         )
         for suffix in ("pred", "true"):
             cloud = o3d.io.read_point_cloud(str(finished_run / f"results/pointclouds/{patient}_{suffix}.ply"))
@@ -126,11 +130,19 @@ def test_volume_agreement_and_cohort_figures(finished_run):
 
 def test_surface_meshes_lie_in_the_scan_and_enclose_the_mask_volume(finished_run):
     for patient in TEST_PATIENTS:
-        for suffix, mask_path in (("pred", f"results/masks/{patient}.nii.gz"), ("true", f"resources/synthetic/labelsTr/{patient}.nii.gz")):
+        for suffix, mask_path in (
+            ("pred", f"results/masks/{patient}.nii.gz"),
+            ("true", f"resources/synthetic/labelsTr/{patient}.nii.gz"),
+        ):
             mask, geometry = read_volume(finished_run / mask_path)
             image = geometry.apply_to(sitk.Image(list(geometry.size), sitk.sitkUInt8))
-            corners = np.array([image.TransformContinuousIndexToPhysicalPoint([c - 0.5 for c in corner])
-                                for corner in np.ndindex(2, 2, 2) for corner in [np.array(corner) * np.array(geometry.size)]])
+            corners = np.array(
+                [
+                    image.TransformContinuousIndexToPhysicalPoint([c - 0.5 for c in corner])
+                    for corner in np.ndindex(2, 2, 2)
+                    for corner in [np.array(corner) * np.array(geometry.size)]
+                ]
+            )
             ply = o3d.io.read_triangle_mesh(str(finished_run / f"results/meshes/{patient}_{suffix}.ply"))
             vertices = np.asarray(ply.vertices)
             assert len(ply.triangles) > 1000
@@ -155,14 +167,21 @@ def test_montages_videos_and_3d_views_per_patient(finished_run):
 def test_report_shows_every_patient_and_opens_in_chromium(finished_run, tmp_path):
     report = finished_run / "results/report.html"
     text = report.read_text()
-    for expected in (*TEST_PATIENTS, "Bland-Altman", "MRI volumes run larger than echo", "Training: loss and validation Dice"):
+    for expected in (
+        *TEST_PATIENTS,
+        "Bland-Altman",
+        "MRI volumes run larger than echo",
+        "Training: loss and validation Dice",
+    ):
         assert expected in text
     require_chromium()
     with HeadlessChromium(width=1400, height=1000) as browser:
         browser.open(report)
         browser.wait_until("[...document.querySelectorAll('video')].every(v => v.readyState >= 1)", timeout_s=30)
         assert browser.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 100)")
-        assert browser.evaluate("document.images.length") == 4 + 2 * len(TEST_PATIENTS)  # 4 figures, montage + render each
+        assert browser.evaluate("document.images.length") == 4 + 2 * len(
+            TEST_PATIENTS
+        )  # 4 figures, montage + render each
         assert browser.evaluate("document.querySelectorAll('#summary-table tbody tr').length") == len(TEST_PATIENTS)
         assert browser.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         assert browser.console_errors() == []
@@ -189,8 +208,14 @@ def test_predict_mode_segments_new_scans_without_training(finished_run, tmp_path
     # The same model on the same scan as syn_001 in the training run: the same mask, the same volume.
     trained_run = pd.read_csv(finished_run / "results/metrics/per_patient.csv").set_index("patient")
     assert table["volume_pred_ml"].iloc[0] == pytest.approx(trained_run.loc["syn_001", "volume_pred_ml"], rel=1e-9)
-    for output in ("masks/new_001.nii.gz", "videos/new_001.mp4", "montages/new_001.png", "meshes/new_001_pred.stl",
-                   "viewers/new_001.html", "renders/new_001.png"):
+    for output in (
+        "masks/new_001.nii.gz",
+        "videos/new_001.mp4",
+        "montages/new_001.png",
+        "meshes/new_001_pred.stl",
+        "viewers/new_001.html",
+        "renders/new_001.png",
+    ):
         assert (tmp_path / "results" / output).stat().st_size > 1000, output
     assert not (tmp_path / "results/plots/bland_altman.png").exists()  # nothing labelled to agree with
     report = (tmp_path / "results/report.html").read_text()
@@ -260,7 +285,10 @@ def test_the_plan_follows_the_training_cases_and_the_config_keys_set_win(finishe
     settings = plan["settings"]
     for key in ("max_epochs", "iterations_per_epoch", "patch_px", "budget_minutes"):  # set in CONFIG
         assert settings["train"][key]["source"] == "config", key
-    assert settings["train"]["max_epochs"]["value"] == 12 and settings["train"]["patch_px"]["value"]["axial"] == [64, 64]
+    assert settings["train"]["max_epochs"]["value"] == 12 and settings["train"]["patch_px"]["value"]["axial"] == [
+        64,
+        64,
+    ]
     assert settings["model"]["views"]["source"] == "plan" and settings["model"]["grid_spacing_mm"]["source"] == "plan"
     # The checkpoint carries the plan it was trained with, and the report shows it with the amount of training.
     checkpoint = torch.load(finished_run / "results/model/model.pt", map_location="cpu", weights_only=True)
@@ -268,11 +296,15 @@ def test_the_plan_follows_the_training_cases_and_the_config_keys_set_win(finishe
     assert checkpoint["model_config"]["grid_spacing_mm"] == settings["model"]["grid_spacing_mm"]["value"]
     assert checkpoint["training_amount"]["epochs_run"] == {view: 12 for view in settings["model"]["views"]["value"]}
     report = (finished_run / "results/report.html").read_text()
-    assert 'id=\'plan-table\'' in report and "model.grid_spacing_mm" in report and "completed as planned" in report
+    assert "id='plan-table'" in report and "model.grid_spacing_mm" in report and "completed as planned" in report
 
 
 def test_adding_a_test_patient_does_not_replan_or_retrain(finished_run):
-    more = {**CONFIG, "synthetic": {**CONFIG["synthetic"], "n_patients": 7}, "split": {"test": [*TEST_PATIENTS, "syn_006"]}}
+    more = {
+        **CONFIG,
+        "synthetic": {**CONFIG["synthetic"], "n_patients": 7},
+        "split": {"test": [*TEST_PATIENTS, "syn_006"]},
+    }
     jobs = scheduled_jobs(finished_run, config=more)
     assert jobs.get("synthesize_case") == 1 and jobs.get("slice_case") == 1 and jobs.get("predict") == 1
     assert not {"fingerprint_case", "fingerprint", "plan", "train"} & set(jobs), jobs

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REAL_DATA, requires_real_data, run_snakemake
+
 from laseg.io import Geometry, read_image, read_volume
 
 pytestmark = [pytest.mark.workflow, pytest.mark.realdata, requires_real_data]
