@@ -89,10 +89,12 @@ def surface_distances_mm(
     return np.asarray(to_truth, dtype=float), np.asarray(to_pred, dtype=float)
 
 
+# The surface-distance conventions are medpy 0.5's (medpy.metric.binary.hd95 and assd, checked against it in
+# tests/test_metrics.py), as in the LA segmentation literature (UA-MT and its successors report them).
 def hd95_of_distances(to_truth_mm: np.ndarray, to_pred_mm: np.ndarray) -> float:
     if to_truth_mm.size == 0 or to_pred_mm.size == 0:
         return math.nan
-    return float(max(np.percentile(to_truth_mm, 95), np.percentile(to_pred_mm, 95)))
+    return float(np.percentile(np.concatenate([to_truth_mm, to_pred_mm]), 95))
 
 
 def assd_of_distances(to_truth_mm: np.ndarray, to_pred_mm: np.ndarray) -> float:
@@ -102,16 +104,20 @@ def assd_of_distances(to_truth_mm: np.ndarray, to_pred_mm: np.ndarray) -> float:
 
 
 def hd95_mm(pred: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> float:
-    """95th-percentile Hausdorff distance, medpy's convention: the larger of the two directed
-    95th percentiles (not the percentile of the pooled distances). NaN if either mask is empty."""
+    """95th-percentile Hausdorff distance, medpy's convention: the 95th percentile of the surface
+    distances of both directions pooled. NaN if either mask is empty."""
     return hd95_of_distances(*surface_distances_mm(pred, truth, spacing_zyx_mm))
 
 
 def assd_mm(pred: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> float:
-    """Average symmetric surface distance: the mean of all surface distances pooled over both
-    directions (Heimann et al. 2009). medpy's assd instead averages the two directed means, which
-    differs when the two surfaces have different voxel counts. NaN if either mask is empty."""
+    """Average symmetric surface distance, medpy's convention (0.5): the mean of the surface distances of
+    both directions pooled (older medpy averaged the two directed means). NaN if either mask is empty."""
     return assd_of_distances(*surface_distances_mm(pred, truth, spacing_zyx_mm))
+
+
+def scan_diagonal_mm(shape_zyx: tuple[int, ...], spacing_zyx_mm: tuple[float, float, float]) -> float:
+    """The longest distance inside a scan: what a failed case's surface distances count as."""
+    return float(np.linalg.norm(np.asarray(shape_zyx, float) * np.asarray(spacing_zyx_mm, float)))
 
 
 def volume_mm3(mask: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> float:
@@ -126,7 +132,11 @@ def volume_ml(mask: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> f
 def evaluate_case(
     patient: str, pred: np.ndarray, truth: np.ndarray | None, spacing_zyx_mm: tuple[float, float, float]
 ) -> dict[str, float | str]:
-    """All metrics of one case; without a reference only the predicted volume is known (rest NaN)."""
+    """All metrics of one case; without a reference only the predicted volume is known (rest NaN).
+
+    A failed case (an empty prediction where the reference has an atrium) is marked failed = 1 and its
+    HD95 and ASSD are the scan's diagonal, so that it weighs on the cohort means instead of dropping out.
+    """
     row: dict[str, float | str] = {"patient": patient}
     pred_mask = as_mask(pred)
     if truth is None:
@@ -136,12 +146,10 @@ def evaluate_case(
         check_same_shape(pred_mask, truth_mask)
         # One pair of distance transforms serves both surface metrics.
         distances = surface_distances_mm(pred_mask, truth_mask, spacing_zyx_mm)
-        row.update(
-            dice=dice(pred_mask, truth_mask),
-            iou=iou(pred_mask, truth_mask),
-            hd95_mm=hd95_of_distances(*distances),
-            assd_mm=assd_of_distances(*distances),
-        )
+        hd95, assd = hd95_of_distances(*distances), assd_of_distances(*distances)
+        if truth_mask.any() and not pred_mask.any():
+            hd95 = assd = scan_diagonal_mm(pred_mask.shape, spacing_zyx_mm)
+        row.update(dice=dice(pred_mask, truth_mask), iou=iou(pred_mask, truth_mask), hd95_mm=hd95, assd_mm=assd)
     row["volume_pred_mm3"] = volume_mm3(pred_mask, spacing_zyx_mm)
     row["volume_pred_ml"] = volume_ml(pred_mask, spacing_zyx_mm)
     if truth is None:
@@ -150,12 +158,15 @@ def evaluate_case(
     else:
         row["volume_true_mm3"] = volume_mm3(truth_mask, spacing_zyx_mm)
         row["volume_true_ml"] = volume_ml(truth_mask, spacing_zyx_mm)
+    row["failed"] = math.nan if truth is None else int(bool(truth_mask.any() and not pred_mask.any()))
     return row
 
 
 def summarize(per_patient: pd.DataFrame) -> pd.DataFrame:
-    """One row per numeric metric with mean, sd (sample, ddof=1), median, min, max and n, NaN skipped."""
-    numeric = per_patient.select_dtypes(include="number")
+    """One row per numeric metric with mean, sd (sample, ddof=1), median, min, max and n, NaN skipped,
+    and n_failed: how many of those n are failed cases (counted in, with their worst-case distances)."""
+    failed = per_patient["failed"] == 1 if "failed" in per_patient else pd.Series(False, index=per_patient.index)
+    numeric = per_patient.select_dtypes(include="number").drop(columns=["failed"], errors="ignore")
     summary = pd.DataFrame(
         {
             "mean": numeric.mean(),
@@ -164,6 +175,7 @@ def summarize(per_patient: pd.DataFrame) -> pd.DataFrame:
             "min": numeric.min(),
             "max": numeric.max(),
             "n": numeric.count().astype(int),
+            "n_failed": pd.Series({column: int((failed & numeric[column].notna()).sum()) for column in numeric}),
         }
     )
     summary.index.name = "metric"
@@ -183,6 +195,7 @@ def aggregate_case_metrics(case_json_paths: list[str], test_patients: set[str]) 
         "volume_true_ml",
         "volume_pred_mm3",
         "volume_true_mm3",
+        "failed",
     ]
     per_patient = pd.DataFrame(rows, columns=columns).sort_values("patient").reset_index(drop=True)
     per_patient.insert(1, "role", ["test" if p in test_patients else "unlabelled" for p in per_patient["patient"]])
@@ -219,13 +232,18 @@ def cross_validation_tables(case_json_paths: list[str], history_paths: list[str]
     per_case = pd.DataFrame(rows).sort_values(["fold", "patient"]).reset_index(drop=True)
     minutes = {int(Path(p).parent.name.removeprefix("fold_")): training_minutes(pd.read_csv(p)) for p in history_paths}
     per_fold = per_case.groupby("fold").agg(
-        n_cases=("patient", "count"), dice=("dice", "mean"), hd95_mm=("hd95_mm", "mean"), assd_mm=("assd_mm", "mean")
+        n_cases=("patient", "count"),
+        n_failed=("failed", "sum"),
+        dice=("dice", "mean"),
+        hd95_mm=("hd95_mm", "mean"),
+        assd_mm=("assd_mm", "mean"),
     )
     per_fold["train_minutes"] = [minutes.get(k, math.nan) for k in per_fold.index]
     per_fold = per_fold.reset_index()
     mean_row = {
         "fold": "mean",
         "n_cases": int(per_fold["n_cases"].sum()),
+        "n_failed": int(per_fold["n_failed"].sum()),
         "dice": per_case["dice"].mean(),
         "hd95_mm": per_case["hd95_mm"].mean(),
         "assd_mm": per_case["assd_mm"].mean(),

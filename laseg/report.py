@@ -176,6 +176,8 @@ def key_numbers_html(content: ReportContent) -> str:
         cards += [
             ("Dice, mean ± SD", _mean_sd(scored["dice"], 3)),
             ("HD95, mean ± SD", _mean_sd(scored["hd95_mm"], 1, " mm")),
+            # Counted in the means above (Dice 0, HD95 the scan's diagonal), never left out.
+            ("failed: empty prediction", str(int((scored["failed"] == 1).sum())) if "failed" in scored else "0"),
         ]
     if content.agreement and content.agreement.get("n"):
         a = content.agreement
@@ -397,7 +399,8 @@ REPORT_TEMPLATE = """<!DOCTYPE html>
 <p class="note"><b>LA volume index (LAVI)</b> = LA volume / body surface area (Mosteller), from the height and weight in
 patients.tsv; patients without a row there have no LAVI. Grades: {limits}. {echo_note}</p>
 <p>Volumes are voxel counts times the voxel volume from each scan's header spacing. Dice, IoU, HD95 and ASSD
-(medpy conventions) only for patients with an expert label.</p>
+(medpy 0.5 conventions) only for patients with an expert label; a failed case (empty prediction) counts with
+Dice 0 and the scan's diagonal as HD95 and ASSD.</p>
 <h2 id="figures">Figures</h2>
 <div class="figures">{figures}</div>
 {cv}

@@ -273,9 +273,15 @@ def train_model(
     settings: TrainSettings,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     plan: dict | None = None,
+    resume_path: str | Path | None = None,
 ) -> tuple[dict, list[dict]]:
     """Train one network per view in config.views on the given patients; returns (checkpoint dict,
     per-epoch history with a "view" column). `plan` (laseg.plan) is stored in the checkpoint as is.
+
+    With `resume_path`, the training state (weights, optimiser, RNG states, history, finished views,
+    time spent) is written there atomically after every epoch, and a run that finds a state of the same
+    job there continues after its last finished epoch: an epoch-bound run killed and resumed ends with
+    the same weights as an uninterrupted one, a budget-bound one counts the time already spent.
 
     The networks are trained one after the other, each with the same settings and seed, for
     max_epochs: the amount of training does not depend on the machine. budget_minutes is the job's
@@ -299,25 +305,46 @@ def train_model(
     history: list[dict] = []
     best_epochs: dict[str, int] = {}
     epochs_run: dict[str, int] = {}
-    started = time.perf_counter()
+    job = resume_key(config, settings, [s.patient for s in stacks], plan)
+    resumed = read_resume_state(resume_path, job, log) if resume_path is not None else None
+    finished: dict[str, dict] = resumed["finished"] if resumed else {}
+    started = time.perf_counter() - (resumed["meta"]["elapsed_seconds"] if resumed else 0.0)
     for i, view in enumerate(config.views):
-        left_minutes = settings.budget_minutes - (time.perf_counter() - started) / 60
-        per_network = replace(settings, budget_minutes=max(left_minutes, 0.0) / (len(config.views) - i))
-        # One view at a time: a view's prepared volumes are freed before the next view's are made.
-        prepared = prepared_volumes(stacks, config, view, settings.soft_labels)
-        state, view_history, best_epochs[view] = train_network(
-            prepared[: len(stacks) - n_val],
-            prepared[len(stacks) - n_val :],
-            config,
-            per_network,
-            device,
-            lambda line, view=view: log(f"{view}: {line}"),
-            view,
-        )
-        networks[view].load_state_dict(state)
-        history += [{"view": view, **row} for row in view_history]
-        epochs_run[view] = len(view_history)
-        del prepared
+        if view in finished:
+            log(f"resuming: {view} network already trained")
+        else:
+            current = resumed["current"] if resumed and resumed["meta"]["current_view"] == view else None
+            if current is None:
+                left_minutes = settings.budget_minutes - (time.perf_counter() - started) / 60
+                budget = max(left_minutes, 0.0) / (len(config.views) - i)
+            else:
+                budget = current["meta"]["budget_minutes"]  # the share this network was given when it started
+                log(f"resuming {view} from epoch {current['meta']['epoch']} (its last finished epoch)")
+            per_network = replace(settings, budget_minutes=budget)
+
+            def save_epoch(state: dict, view: str = view) -> None:
+                if resume_path is not None:
+                    write_resume_state(resume_path, job, finished, view, state, time.perf_counter() - started)
+
+            # One view at a time: a view's prepared volumes are freed before the next view's are made.
+            prepared = prepared_volumes(stacks, config, view, settings.soft_labels)
+            state_dict, view_history, best_epoch = train_network(
+                prepared[: len(stacks) - n_val],
+                prepared[len(stacks) - n_val :],
+                config,
+                per_network,
+                device,
+                lambda line, view=view: log(f"{view}: {line}"),
+                view,
+                resume=current,
+                save_epoch=save_epoch,
+            )
+            del prepared
+            finished[view] = {"state_dict": state_dict, "history": view_history, "best_epoch": best_epoch}
+        networks[view].load_state_dict(finished[view]["state_dict"])
+        best_epochs[view] = finished[view]["best_epoch"]
+        history += [{"view": view, **row} for row in finished[view]["history"]]
+        epochs_run[view] = len(finished[view]["history"])
     cut = {view: n for view, n in epochs_run.items() if n < settings.max_epochs}
     if cut:
         log(
@@ -365,8 +392,13 @@ def train_network(
     device: torch.device,
     log: Callable[[str], None],
     view: str = "axial",
+    resume: dict | None = None,
+    save_epoch: Callable[[dict], None] | None = None,
 ) -> tuple[dict, list[dict], int]:
     """Train one U-Net on prepared volumes of one view; returns (kept state_dict, history, kept epoch).
+
+    `save_epoch` receives the network's whole training state after every epoch (`epoch_state`), and
+    `resume`, such a state, makes the loop continue after that epoch exactly as if it had never stopped.
 
     With validation volumes the epoch of best validation Dice is kept; without, the last epoch, the
     one the cosine schedule has annealed.
@@ -389,7 +421,21 @@ def train_network(
     planned_epochs = settings.max_epochs
     epoch_seconds: list[float] = []
     start = time.perf_counter()
-    for epoch in range(1, settings.max_epochs + 1):
+    first_epoch = 1
+    if resume is not None:
+        meta = resume["meta"]
+        net.load_state_dict(resume["net"])
+        optimizer.load_state_dict(resume["optimizer"])
+        rng.bit_generator.state = meta["numpy_rng"]
+        torch.set_rng_state(resume["torch_rng"])
+        generator.set_state(resume["generator"])
+        history, epoch_seconds = meta["history"], meta["epoch_seconds"]
+        best_score, best_epoch, best_state = meta["best_score"], meta["best_epoch"], resume["best_state"]
+        planned_epochs, first_epoch = meta["planned_epochs"], meta["epoch"] + 1
+        start -= sum(epoch_seconds)
+        if meta["epoch"] >= planned_epochs:  # killed after its last epoch, before the next view began
+            first_epoch = settings.max_epochs + 1
+    for epoch in range(first_epoch, settings.max_epochs + 1):
         net.train()
         losses = []
         for iteration in range(settings.iterations_per_epoch):
@@ -442,11 +488,29 @@ def train_network(
             log(
                 f"the {settings.budget_minutes:.1f} min budget left fits {planned_epochs} of {settings.max_epochs} epochs: learning-rate schedule set to that"
             )
-        log(_progress_line(epoch, planned_epochs, train_loss, val_dice, elapsed))
         score = val_dice if val_volumes else float(epoch)
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        if save_epoch is not None:
+            save_epoch(
+                epoch_state(
+                    net,
+                    optimizer,
+                    rng,
+                    generator,
+                    best_state,
+                    epoch,
+                    settings.budget_minutes,
+                    history,
+                    epoch_seconds,
+                    best_score,
+                    best_epoch,
+                    planned_epochs,
+                )
+            )
+        # After the save: an epoch the log shows as done is one a rerun does not repeat.
+        log(_progress_line(epoch, planned_epochs, train_loss, val_dice, elapsed))
         if epoch >= planned_epochs:
             if planned_epochs < settings.max_epochs:
                 log(f"wall-clock budget of {settings.budget_minutes:.1f} min used up after epoch {epoch}")
@@ -456,6 +520,108 @@ def train_network(
         + (f"(val_dice {best_score:.4f})" if val_volumes else "(the last; no validation patients)")
     )
     return best_state, history, best_epoch  # type: ignore[return-value]
+
+
+RESUME_FORMAT = 1
+
+
+def resume_path_for(checkpoint_path: str | Path) -> Path:
+    """Where a train job keeps its resumable state: a hidden file beside its checkpoint, which is no
+    declared output (Snakemake would delete it with a failed job's outputs)."""
+    path = Path(checkpoint_path)
+    return path.with_name(f".{path.name}.resume")
+
+
+def resume_key(config: ModelConfig, settings: TrainSettings, patients: list[str], plan: dict | None) -> str:
+    """What makes two runs the same training job; execution-only settings (threads, device) are left out."""
+    import hashlib
+    import json
+
+    job = {
+        "model": config.to_dict(),
+        "train": {k: v for k, v in asdict(settings).items() if k not in ("threads", "device")},
+        "patients": patients,
+        "plan": plan,
+    }
+    return hashlib.sha256(json.dumps(job, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def epoch_state(
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    best_state: dict | None,
+    epoch: int,
+    budget_minutes: float,
+    history: list[dict],
+    epoch_seconds: list[float],
+    best_score: float,
+    best_epoch: int,
+    planned_epochs: int,
+) -> dict:
+    """One network's training state after an epoch: tensors as tensors, the rest in "meta"."""
+    return {
+        "net": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "best_state": best_state,
+        "meta": {
+            "epoch": epoch,
+            "budget_minutes": budget_minutes,
+            "numpy_rng": rng.bit_generator.state,
+            "history": list(history),
+            "epoch_seconds": list(epoch_seconds),
+            "best_score": best_score,
+            "best_epoch": best_epoch,
+            "planned_epochs": planned_epochs,
+        },
+    }
+
+
+def write_resume_state(
+    path: str | Path, job: str, finished: dict[str, dict], view: str, current: dict, elapsed_seconds: float
+) -> None:
+    """The job's whole state, atomically: a kill leaves the previous epoch's state or this one."""
+    import json
+
+    state = {
+        "format": RESUME_FORMAT,
+        "finished": finished,
+        "current": current,
+        # Numbers that do not fit weights_only loading's types (big RNG integers, NaN) travel as JSON.
+        "meta": json.dumps({"job": job, "current_view": view, "elapsed_seconds": elapsed_seconds}),
+    }
+    state["current"] = {**current, "meta": json.dumps(current["meta"])}
+    state["finished"] = {v: {**f, "history": json.dumps(f["history"])} for v, f in finished.items()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def read_resume_state(path: str | Path, job: str, log: Callable[[str], None]) -> dict | None:
+    """The state a killed run of the same job left, or None (none there, another job's, or unreadable:
+    then training starts from the beginning, and the log says why)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(state["meta"])
+        state["meta"] = meta
+        state["current"] = {**state["current"], "meta": json.loads(state["current"]["meta"])}
+        state["finished"] = {v: {**f, "history": json.loads(f["history"])} for v, f in state["finished"].items()}
+    except Exception as err:  # noqa: BLE001 (a damaged file of ours, whatever torch raises: start over)
+        log(f"{path}: unreadable resume state ({type(err).__name__}); training from the beginning")
+        return None
+    if state.get("format") != RESUME_FORMAT or meta.get("job") != job:
+        log(
+            f"{path}: resume state of another training job (settings, patients or plan differ); training from the beginning"
+        )
+        return None
+    return state
 
 
 def save_checkpoint(checkpoint: dict, path: str | Path) -> None:

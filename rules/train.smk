@@ -22,8 +22,8 @@ rule train:
         mem_mb=6000,
         runtime=int(TRAINING_CAP_MINUTES) + 30,
     params:
-        # Execution-only settings (threads) stay out: changing them must not retrain.
+        # Execution-only settings (threads, device) stay out: changing them must not retrain.
         model=config["model"],
-        train={key: value for key, value in config["train"].items() if key != "threads"},
+        train={key: value for key, value in config["train"].items() if key not in ("threads", "device")},
     script:
         "../scripts/train.py"

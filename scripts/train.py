@@ -12,7 +12,7 @@ from pathlib import Path
 from laseg.entry import logged_step
 from laseg.plan import plan_summary, planned_training
 from laseg.slices import load_slices
-from laseg.train import save_checkpoint, train_model, write_history
+from laseg.train import resume_path_for, save_checkpoint, train_model, write_history
 
 with logged_step(snakemake.log[0]):
     print(
@@ -22,7 +22,11 @@ with logged_step(snakemake.log[0]):
     plan = json.loads(Path(snakemake.input.plan).read_text())
     print(plan_summary(plan), file=sys.stderr, flush=True)
     model_config, settings = planned_training(plan, snakemake.params.model, snakemake.params.train)
-    settings = replace(settings, threads=snakemake.threads)
-    checkpoint, history = train_model(stacks, model_config, settings, plan=plan)
+    # Execution-only settings come from the config, not from params: changing them does not retrain.
+    settings = replace(settings, threads=snakemake.threads, device=snakemake.config["train"]["device"])
+    # A job killed mid-training (OOM killer, scancel, a node failure) continues after its last epoch.
+    resume_path = resume_path_for(snakemake.output.checkpoint)
+    checkpoint, history = train_model(stacks, model_config, settings, plan=plan, resume_path=resume_path)
     save_checkpoint(checkpoint, snakemake.output.checkpoint)
     write_history(history, snakemake.output.history, snakemake.output.curve)
+    resume_path.unlink(missing_ok=True)

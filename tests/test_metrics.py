@@ -129,22 +129,39 @@ def test_surface_on_the_array_edge_counts():
     assert to_truth.size == 4 * 5 * 6 - 2 * 3 * 4
 
 
-def test_hd95_is_the_larger_directed_percentile_and_assd_pools_distances():
-    spacing = (1.0, 1.0, 1.0)
+def test_hd95_and_assd_follow_medpy():
+    from medpy.metric.binary import assd as medpy_assd
+    from medpy.metric.binary import hd95 as medpy_hd95
+
+    spacing = (1.5, 1.0, 0.8)
     truth = box((40, 40, 40), (10, 30), (10, 30), (10, 30))
     pred = box((40, 40, 40), (12, 28), (12, 28), (12, 28))
-    # A far blob with 7% of the prediction surface but 3% of both surfaces pooled: the directed
-    # pred->truth percentile sees it, the pooled percentile does not.
+    # A far blob: 7% of the prediction surface, 3% of both pooled, so that the conventions
+    # (pooled vs directed percentiles, pooled mean vs mean of directed means) give different answers;
+    # medpy 0.5 pools both.
     pred[33:38, 33:38, 33:38] = 1
     to_truth, to_pred = brute_force_surface_distances(pred, truth, spacing)
-    medpy_hd95 = max(np.percentile(to_truth, 95), np.percentile(to_pred, 95))
-    pooled_hd95 = np.percentile(np.concatenate([to_truth, to_pred]), 95)
-    pooled_assd = np.concatenate([to_truth, to_pred]).mean()
-    mean_of_means = (to_truth.mean() + to_pred.mean()) / 2
-    # The case separates the conventions, so each assertion below checks which one is used.
-    assert abs(medpy_hd95 - pooled_hd95) > 0.1 and abs(pooled_assd - mean_of_means) > 0.01
-    assert metrics.hd95_mm(pred, truth, spacing) == pytest.approx(medpy_hd95)
-    assert metrics.assd_mm(pred, truth, spacing) == pytest.approx(pooled_assd)
+    assert (
+        abs(max(np.percentile(to_truth, 95), np.percentile(to_pred, 95)) - np.percentile(np.r_[to_truth, to_pred], 95))
+        > 0.1
+    )
+    assert abs(np.r_[to_truth, to_pred].mean() - (to_truth.mean() + to_pred.mean()) / 2) > 0.01
+    assert metrics.hd95_mm(pred, truth, spacing) == pytest.approx(medpy_hd95(pred, truth, voxelspacing=spacing))
+    assert metrics.assd_mm(pred, truth, spacing) == pytest.approx(medpy_assd(pred, truth, voxelspacing=spacing))
+
+
+def test_a_failed_case_is_counted_with_worst_case_distances_not_dropped():
+    spacing = (2.0, 1.0, 1.0)
+    truth = box((10, 20, 30), (2, 6), (2, 6), (2, 6))
+    failed = metrics.evaluate_case("empty", np.zeros_like(truth), truth, spacing)
+    good = metrics.evaluate_case("good", truth, truth, spacing)
+    blind = metrics.evaluate_case("blind", truth, None, spacing)
+    assert failed["failed"] == 1 and good["failed"] == 0 and math.isnan(blind["failed"])
+    assert failed["dice"] == 0.0 and failed["hd95_mm"] == pytest.approx(math.hypot(20, 20, 30))
+    summary = metrics.summarize(pd.DataFrame([failed, good, blind]))
+    assert summary.loc["hd95_mm", "n"] == 2 and summary.loc["hd95_mm", "n_failed"] == 1
+    assert summary.loc["hd95_mm", "mean"] == pytest.approx(math.hypot(20, 20, 30) / 2)
+    assert summary.loc["volume_pred_ml", "n"] == 3 and "failed" not in summary.index
 
 
 def test_evaluate_case_with_and_without_reference():
@@ -162,6 +179,7 @@ def test_evaluate_case_with_and_without_reference():
         "volume_pred_ml",
         "volume_true_mm3",
         "volume_true_ml",
+        "failed",
     ]
     assert row["patient"] == "la_001"
     assert row["dice"] == pytest.approx(0.5)
@@ -189,7 +207,7 @@ def test_summarize_skips_nan_and_text():
     )
     summary = metrics.summarize(per_patient)
     assert list(summary.index) == ["dice", "volume_pred_ml"]
-    assert list(summary.columns) == ["mean", "sd", "median", "min", "max", "n"]
+    assert list(summary.columns) == ["mean", "sd", "median", "min", "max", "n", "n_failed"]
     assert summary.loc["dice", "mean"] == pytest.approx(0.85)
     assert summary.loc["dice", "sd"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
     assert summary.loc["dice", "n"] == 2

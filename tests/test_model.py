@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -170,6 +172,46 @@ def test_training_is_repeatable_when_the_epoch_limit_binds():
     assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
 
 
+class Crash(Exception):
+    """Stands for a SIGKILL: raised from the log after an epoch's state was saved."""
+
+
+def test_a_killed_training_resumes_after_its_last_epoch_with_identical_weights(tmp_path):
+    config = ModelConfig(base_channels=4, depth=2, context_slices=1, views=("axial", "coronal"))
+    settings = TrainSettings(
+        max_epochs=4, iterations_per_epoch=2, batch_size=2, patch_px=16, validation_patients=0, budget_minutes=30
+    )
+    uninterrupted, history = train_model([tiny_stack()], config, settings, log=lambda line: None)
+
+    state = tmp_path / ".model.pt.resume"
+
+    def crash_in_coronal_epoch_3(line: str) -> None:
+        if line.startswith("coronal: [") and " epoch   3 " in line:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train_model([tiny_stack()], config, settings, log=crash_in_coronal_epoch_3, resume_path=state)
+    assert state.is_file()
+    lines: list[str] = []
+    resumed, resumed_history = train_model([tiny_stack()], config, settings, log=lines.append, resume_path=state)
+    assert "resuming: axial network already trained" in lines and any(
+        line.startswith("resuming coronal from epoch 3") for line in lines
+    )
+    # Only coronal's epoch 4 ran again (epoch 3 had been saved before the crash).
+    assert sum(line.startswith("coronal: [") for line in lines) == 1
+    assert all(torch.equal(uninterrupted["state_dict"][k], resumed["state_dict"][k]) for k in resumed["state_dict"])
+    assert [(h["view"], h["epoch"]) for h in resumed_history] == [(h["view"], h["epoch"]) for h in history]
+
+    # A state of another job (here: more epochs) is not used.
+    lines.clear()
+    train_model([tiny_stack()], config, replace(settings, max_epochs=1), log=lines.append, resume_path=state)
+    assert any("resume state of another training job" in line for line in lines)
+    state.write_bytes(b"truncated")
+    lines.clear()
+    train_model([tiny_stack()], config, settings, log=lines.append, resume_path=state)
+    assert any("unreadable resume state" in line and str(state) in line for line in lines)
+
+
 class CentreSliceLogit(torch.nn.Module):
     """A stand-in network whose logit is the centre input slice: zoom-equivariant up to interpolation."""
 
@@ -265,7 +307,7 @@ def test_the_training_budget_is_shared_between_the_views_networks(monkeypatch):
     budgets, clock = [], [0.0]
     minutes_used = iter([6.0, 1.0, 0.5])  # the axial network runs 6 min, the coronal 1 min
 
-    def record_budget(train_volumes, val_volumes, config, settings, device, log, view):
+    def record_budget(train_volumes, val_volumes, config, settings, device, log, view, **resume_arguments):
         budgets.append(round(settings.budget_minutes, 6))
         clock[0] += 60 * next(minutes_used)
         return UNet2D(config, config.in_channels_of(view)).state_dict(), [], 1

@@ -39,6 +39,7 @@ def per_patient_table() -> pd.DataFrame:
             "assd_mm": [0.9, 1.4, math.nan],
             "volume_pred_ml": [70.0, 95.0, 120.0],
             "volume_true_ml": [66.0, 101.0, math.nan],
+            "failed": [0, 0, math.nan],
         }
     )
 
@@ -98,6 +99,15 @@ def test_summary_table_has_every_patient_with_lavi_where_known():
     assert "normal ≤ 34" in page
     assert "-1.0 mL (95% limits -14.9 to +12.9)" in page
     assert "torch" in page and "2.13.0+cpu" in page
+
+
+def test_failed_cases_are_counted_on_the_page():
+    assert '<div class="value">0</div><div class="label">failed: empty prediction' in report_html(content())
+    table = per_patient_table()
+    table.loc[1, ["dice", "hd95_mm", "failed"]] = [0.0, 180.0, 1]
+    assert '<div class="value">1</div><div class="label">failed: empty prediction' in report_html(
+        content(per_patient=table)
+    )
 
 
 def test_checkpoint_facts_leave_out_the_weights_and_refuse_garbage(tmp_path):

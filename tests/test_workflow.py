@@ -310,8 +310,8 @@ def test_adding_a_test_patient_does_not_replan_or_retrain(finished_run):
     assert not {"fingerprint_case", "fingerprint", "plan", "train"} & set(jobs), jobs
 
 
-def test_changing_the_thread_count_does_not_retrain(finished_run):
-    jobs = scheduled_jobs(finished_run, config={**CONFIG, "train": {**CONFIG["train"], "threads": 1}})
+def test_changing_execution_settings_does_not_retrain(finished_run):
+    jobs = scheduled_jobs(finished_run, config={**CONFIG, "train": {**CONFIG["train"], "threads": 1, "device": "cpu"}})
     assert "train" not in jobs and "plan" not in jobs, jobs
 
 
