@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +21,28 @@ class Case:
     label: Path | None  # None: an unlabelled scan, segmented but not scored
 
 
-def patient_id_of(path: Path) -> str:
-    """`la_003.nii.gz` -> `la_003`; nnU-Net v2's channel suffix (`la_003_0000.nii.gz`) is dropped."""
+CHANNEL_SUFFIX = "_0000"  # nnU-Net v2's first (here: only) input channel
+
+
+def _stem(path: Path) -> str:
     name = path.name
     for suffix in (".nii.gz", ".nii"):
         if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    if len(name) > 5 and name[-5] == "_" and name[-4:].isdigit():
-        name = name[:-5]
+            return name[: -len(suffix)]
     return name
+
+
+def has_channel_suffixes(images: list[Path]) -> bool:
+    """Whether a folder's scans are named as nnU-Net v2 channels: every one ends in `_0000`. Only then is
+    the suffix a channel; ids such as `pat_0001`, `pat_0002` stay whole."""
+    return bool(images) and all(_stem(p).endswith(CHANNEL_SUFFIX) and len(_stem(p)) > 5 for p in images)
+
+
+def patient_id_of(path: Path, channel_suffix: bool = False) -> str:
+    """`la_003.nii.gz` -> `la_003`; with `channel_suffix` (has_channel_suffixes of its folder),
+    `la_003_0000.nii.gz` -> `la_003`."""
+    stem = _stem(path)
+    return stem[: -len(CHANNEL_SUFFIX)] if channel_suffix and stem.endswith(CHANNEL_SUFFIX) else stem
 
 
 def _nifti_files(folder: Path) -> list[Path]:
@@ -45,29 +57,36 @@ def _from_dataset_json(root: Path) -> list[Case]:
         meta = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: not a readable dataset.json ({err})") from None
-    cases = []
+    training, test = [], []
     for entry in meta.get("training", []):
         if not isinstance(entry, dict) or "image" not in entry or "label" not in entry:
             raise InputError(f"{path}: every 'training' entry needs 'image' and 'label', got {entry!r}")
-        image, label = root / entry["image"], root / entry["label"]
-        cases.append(Case(patient_id_of(image), image, label))
+        training.append((root / entry["image"], root / entry["label"]))
     for entry in meta.get("test", []):
-        image = root / (entry if isinstance(entry, str) else entry["image"])
-        cases.append(Case(patient_id_of(image), image, None))
+        test.append((root / (entry if isinstance(entry, str) else entry["image"]), None))
+    cases = []
+    for entries in (training, test):
+        channels = has_channel_suffixes([image for image, _ in entries])
+        cases += [Case(patient_id_of(image, channels), image, label) for image, label in entries]
     return cases
 
 
 def _from_folders(root: Path) -> list[Case]:
-    images_tr = _nifti_files(root / "imagesTr")
-    labels = {patient_id_of(p): p for p in _nifti_files(root / "labelsTr")}
-    for image in images_tr:
-        if patient_id_of(image) not in labels:
+    def ids(images: list[Path]) -> list[str]:
+        channels = has_channel_suffixes(images)
+        return [patient_id_of(p, channels) for p in images]
+
+    images_tr, images_ts = _nifti_files(root / "imagesTr"), _nifti_files(root / "imagesTs")
+    labels = {patient_id_of(p): p for p in _nifti_files(root / "labelsTr")}  # labels carry no channel suffix
+    for image, patient in zip(images_tr, ids(images_tr)):
+        if patient not in labels:
             raise InputError(f"{image}: no label for this imagesTr case in {root / 'labelsTr'}")
-    cases = [Case(patient_id_of(p), p, labels.get(patient_id_of(p))) for p in images_tr]
-    cases += [Case(patient_id_of(p), p, None) for p in _nifti_files(root / "imagesTs")]
+    cases = [Case(patient, p, labels[patient]) for p, patient in zip(images_tr, ids(images_tr))]
+    cases += [Case(patient, p, None) for p, patient in zip(images_ts, ids(images_ts))]
     if not (root / "imagesTr").is_dir() and not (root / "imagesTs").is_dir():
         # A plain folder of scans: segmented, never scored.
-        cases = [Case(patient_id_of(p), p, None) for p in _nifti_files(root)]
+        plain = _nifti_files(root)
+        cases = [Case(patient, p, None) for p, patient in zip(plain, ids(plain))]
     return cases
 
 
@@ -94,12 +113,20 @@ def discover_cases(root: str | Path) -> list[Case]:
     return sorted(cases, key=lambda c: c.patient)
 
 
+def held_out_score(patient: str, seed: int) -> float:
+    """A number in [0, 1) that depends only on the id and the seed (not on the other patients)."""
+    digest = hashlib.sha256(f"{seed}:{patient}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def split_patients(
     labelled: list[str], test: list[str] | None, test_fraction: float, seed: int
 ) -> tuple[list[str], list[str]]:
-    """(train, test) patient ids: the explicit held-out list if given, else a seeded random fraction.
+    """(train, test) patient ids: the explicit held-out list if given, else a seeded fraction.
 
-    The fraction is drawn from the sorted ids with a seed, so the split depends only on the ids.
+    Each patient's role follows from its own id and the seed (held out when its held_out_score is below
+    test_fraction), so adding or removing a patient never moves another between train and test; the
+    held-out share is test_fraction on average (at least one patient when test_fraction > 0).
     """
     labelled = sorted(labelled)
     if test:
@@ -107,9 +134,11 @@ def split_patients(
         if unknown:
             raise InputError(f"config split.test: {', '.join(unknown)} not among the labelled patients")
         held_out = sorted(test)
+    elif test_fraction > 0 and labelled:
+        score = {p: held_out_score(p, seed) for p in labelled}
+        held_out = [p for p in labelled if score[p] < test_fraction] or [min(labelled, key=score.__getitem__)]
     else:
-        n_test = max(1, round(test_fraction * len(labelled))) if test_fraction > 0 else 0
-        held_out = sorted(random.Random(seed).sample(labelled, n_test))
+        held_out = []
     train = [p for p in labelled if p not in held_out]
     if not train:
         raise InputError("config split: no labelled patient left for training")

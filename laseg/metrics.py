@@ -182,8 +182,11 @@ def summarize(per_patient: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def aggregate_case_metrics(case_json_paths: list[str], test_patients: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-patient table (sorted, with its role: test or unlabelled) and its summary, from per-case JSON."""
+def aggregate_case_metrics(
+    case_json_paths: list[str], test_patients: set[str], train_patients: set[str] = frozenset()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-patient table (sorted, with its role: test, train or unlabelled) and its summary, from per-case
+    JSON. Train patients (those a given checkpoint was trained on) are listed but left out of the summary."""
     rows = [json.loads(Path(p).read_text()) for p in case_json_paths]
     columns = [
         "patient",
@@ -198,8 +201,17 @@ def aggregate_case_metrics(case_json_paths: list[str], test_patients: set[str]) 
         "failed",
     ]
     per_patient = pd.DataFrame(rows, columns=columns).sort_values("patient").reset_index(drop=True)
-    per_patient.insert(1, "role", ["test" if p in test_patients else "unlabelled" for p in per_patient["patient"]])
-    return per_patient, summarize(per_patient)
+    roles = [
+        "test" if p in test_patients else "train" if p in train_patients else "unlabelled"
+        for p in per_patient["patient"]
+    ]
+    per_patient.insert(1, "role", roles)
+    return per_patient, summarize(per_patient[per_patient["role"] != "train"])
+
+
+def scored_rows(per_patient: pd.DataFrame) -> pd.DataFrame:
+    """The rows that cohort figures score: all but the patients a given model was trained on."""
+    return per_patient[per_patient["role"] != "train"] if "role" in per_patient else per_patient
 
 
 def read_patient_table(path: str | os.PathLike) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from laseg.io import atomic_path
+from laseg.metrics import scored_rows
 
 LIMITS_OF_AGREEMENT_Z = 1.96  # 95 % limits of agreement, Bland & Altman (Lancet 1986)
 
@@ -36,7 +37,7 @@ def bland_altman(pred_ml: np.ndarray, true_ml: np.ndarray) -> dict[str, float]:
 
 def labelled_volumes(per_patient: pd.DataFrame) -> pd.DataFrame:
     """The patients with both a predicted and a reference volume, sorted by id."""
-    scored = per_patient.dropna(subset=["volume_pred_ml", "volume_true_ml"])
+    scored = scored_rows(per_patient).dropna(subset=["volume_pred_ml", "volume_true_ml"])
     return scored.sort_values("patient").reset_index(drop=True)
 
 
@@ -129,7 +130,7 @@ def plot_volume_scatter(volumes: pd.DataFrame, path: str | os.PathLike) -> None:
 def plot_dice_distribution(per_patient: pd.DataFrame, path: str | os.PathLike) -> None:
     """Per-patient Dice and HD95 of the scored patients: box plot with every patient as a point."""
     plt = _pyplot()
-    scored = per_patient.dropna(subset=["dice"]).sort_values("patient")
+    scored = scored_rows(per_patient).dropna(subset=["dice"]).sort_values("patient")
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.2), constrained_layout=True)
     jitter = np.random.default_rng(0).uniform(-0.08, 0.08, len(scored))  # seeded: the same picture every run
     for ax, column, label, colour, digits in (

@@ -18,6 +18,7 @@ import yaml
 
 from laseg.clinical import GRADES, MRI_VERSUS_ECHO_NOTE
 from laseg.io import InputError, atomic_path
+from laseg.metrics import scored_rows
 
 REPORTED_PACKAGES = (
     "laseg",
@@ -39,7 +40,7 @@ GRADE_COLOURS = {"normal": "#2e7d32", "mild": "#b59a00", "moderate": "#e65100", 
 @dataclass(frozen=True)
 class PatientMedia:
     patient: str
-    role: str  # "test" (scored against its label) or "unlabelled"
+    role: str  # "test" (scored against its label), "train" (a given model was trained on it) or "unlabelled"
     montage: Path | None = None
     render: Path | None = None
     viewer_href: str | None = None  # relative to the report
@@ -167,7 +168,7 @@ def summary_table_html(content: ReportContent) -> str:
 
 
 def key_numbers_html(content: ReportContent) -> str:
-    scored = content.per_patient.dropna(subset=["dice"])
+    scored = scored_rows(content.per_patient).dropna(subset=["dice"])
     cards = [
         ("patients segmented", str(len(content.per_patient))),
         ("scored against a label", str(len(scored))),

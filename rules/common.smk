@@ -44,6 +44,7 @@ try:
     CASES = {case.patient: case for case in _cohort()}
     LABELLED = sorted(p for p, case in CASES.items() if case.label is not None)
     UNLABELLED = sorted(p for p, case in CASES.items() if case.label is None)
+    TRAINED_ON = []
     if config["predict"]["checkpoint"]:
         # A given model: nothing trains here, so every labelled scan is scored (or those in split.test).
         TRAIN, TEST = [], sorted(config["split"]["test"] or LABELLED)
@@ -70,9 +71,19 @@ if config["predict"]["checkpoint"]:
     from laseg.predict import load_model  # imports torch: only in this mode
 
     try:
-        load_model(config["predict"]["checkpoint"], "cpu")
+        _, _, given_checkpoint = load_model(config["predict"]["checkpoint"], "cpu")
     except InputError as err:
         raise WorkflowError(f"config predict.checkpoint: {err}") from None
+    # Scans the model has seen in training are segmented but not scored: their Dice says nothing of new scans.
+    seen = set(given_checkpoint.get("train_patients", [])) | set(given_checkpoint.get("validation_patients", []))
+    TRAINED_ON = sorted(seen & set(LABELLED))
+    if TRAINED_ON:
+        TEST = [p for p in TEST if p not in seen]
+        print(
+            f"warning: config predict.checkpoint was trained on {len(TRAINED_ON)} of these labelled patients "
+            f"({', '.join(TRAINED_ON)}): they are segmented with role 'train' and left out of the test summary",
+            file=sys.stderr,
+        )
 
 # Cross-validation over every labelled patient, nnU-Net's fold rule, when cv.folds > 0.
 try:
@@ -80,8 +91,9 @@ try:
 except InputError as err:
     raise WorkflowError(str(err)) from None
 
-# Segmented: held-out labelled patients (scored) and every unlabelled scan (volumes and visuals only).
-PREDICTED = sorted(TEST + UNLABELLED)
+# Segmented: held-out labelled patients (scored), every unlabelled scan (volumes and visuals only) and, with
+# a given checkpoint, the patients it was trained on (role train, not scored).
+PREDICTED = sorted(TEST + UNLABELLED + TRAINED_ON)
 SCORED = sorted(TEST)
 
 

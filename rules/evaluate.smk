@@ -27,6 +27,7 @@ rule aggregate_metrics:
         "../envs/laseg.yaml"
     params:
         test=TEST,
+        train=TRAINED_ON,
     script:
         "../scripts/aggregate_metrics.py"
 

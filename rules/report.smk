@@ -13,6 +13,7 @@ rule report:
     params:
         patients=PREDICTED,
         test=TEST,
+        train=TRAINED_ON,
         trained_in_this_run=not config["predict"]["checkpoint"],
         config=config,
     script:

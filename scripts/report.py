@@ -25,11 +25,11 @@ def one_per_patient(files: list[str]) -> list[str | None]:
 
 with logged_step(snakemake.log[0]):
     inputs = snakemake.input
-    test = set(snakemake.params.test)
+    test, train = set(snakemake.params.test), set(snakemake.params.train)
     patients = [
         PatientMedia(
             patient=patient,
-            role="test" if patient in test else "unlabelled",
+            role="test" if patient in test else "train" if patient in train else "unlabelled",
             montage=Path(montage) if montage else None,
             render=Path(render) if render else None,
             viewer_href=relative(viewer) if viewer else None,

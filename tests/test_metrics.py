@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -226,6 +227,25 @@ def test_evaluate_case_on_a_full_size_scan():
     pred = np.roll(truth, 2, axis=0)
     row = metrics.evaluate_case("big", pred, truth, spacing)
     assert row["hd95_mm"] == pytest.approx(2 * 1.37, rel=0.05)
+
+
+def test_patients_a_given_model_was_trained_on_are_listed_but_not_summarised(tmp_path):
+    spacing = (1.0, 1.0, 1.0)
+    truth = box((10, 10, 10), (2, 6), (2, 6), (2, 6))
+    paths = []
+    for patient, pred in (("seen", truth), ("new", np.roll(truth, 1, axis=0)), ("blind", truth)):
+        paths.append(tmp_path / f"{patient}.json")
+        paths[-1].write_text(
+            json.dumps(metrics.evaluate_case(patient, pred, None if patient == "blind" else truth, spacing))
+        )
+    per_patient, summary = metrics.aggregate_case_metrics([str(p) for p in paths], {"new"}, {"seen"})
+    assert dict(zip(per_patient["patient"], per_patient["role"])) == {
+        "blind": "unlabelled",
+        "new": "test",
+        "seen": "train",
+    }
+    assert summary.loc["dice", "n"] == 1 and summary.loc["dice", "mean"] < 1.0  # the perfect "seen" is not counted
+    assert summary.loc["volume_pred_ml", "n"] == 2
 
 
 def test_patient_tables_keep_ids_as_text(tmp_path):

@@ -222,6 +222,20 @@ def test_predict_mode_segments_new_scans_without_training(finished_run, tmp_path
     assert "new_001" in report and "given checkpoint" in report
 
 
+def test_predict_mode_marks_the_models_training_patients_and_leaves_them_unscored(finished_run, tmp_path):
+    (tmp_path / "models").mkdir()
+    shutil.copy(finished_run / "results/model/model.pt", tmp_path / "models/la_unet.pt")
+    trained_on = torch.load(tmp_path / "models/la_unet.pt", weights_only=True)["train_patients"]
+    config = {
+        "data": {"source": "folder", "path": str(finished_run / "resources/synthetic")},
+        "predict": {"checkpoint": "models/la_unet.pt"},
+    }
+    result = run_snakemake(tmp_path, "-n", config=config)
+    assert f"trained on {len(trained_on)} of these labelled patients ({', '.join(trained_on)})" in result.stderr
+    # Every scan is segmented; only the held-out ones are scored.
+    assert scheduled_jobs(tmp_path, config=config)["predict"] == 6
+
+
 @pytest.mark.parametrize("problem", ["missing", "incompatible", "train-output"])
 def test_predict_mode_refuses_a_bad_checkpoint_before_any_job(finished_run, tmp_path, problem):
     (tmp_path / "new_scans").mkdir()
