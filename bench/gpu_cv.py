@@ -6,7 +6,7 @@ Two steps, because the GPU machine receives only the repository's working tree (
     # here, with the project's venv: read and check every case with laseg, store its canonical arrays losslessly
     .venv/bin/python bench/gpu_cv.py pack --dataset la2018_lge_dev --out gpu_pack
     # on the GPU machine: every (preset, fold) as its own process, all at once on the one GPU
-    python3 bench/gpu_cv.py run --pack gpu_pack/la2018_lge_dev.pkl --presets default full --budget 7 --out results_dir
+    python3 bench/gpu_cv.py run --pack gpu_pack/la2018_lge_dev.pkl --presets full default --budget 7.5 --out results_dir
 
 Each job does what the workflow's CV rules do, with the package's own functions: the fold's plan from its
 training cases' fingerprints (laseg.plan), training (laseg.train.train_model), prediction of the held-out cases

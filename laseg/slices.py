@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,15 +85,26 @@ def save_slices(stack: SliceStack, npz_path: str | os.PathLike, sidecar_path: st
 
 
 def load_slices(npz_path: str | os.PathLike, sidecar_path: str | os.PathLike | None = None) -> SliceStack:
+    """A stack written by save_slices. A damaged cache pair (truncated by a full disk, a copy cut short)
+    is removed, so that the rerun regenerates it, and reported as one InputError naming the file."""
     npz_path = Path(npz_path)
     sidecar_path = Path(sidecar_path) if sidecar_path else npz_path.with_suffix(".json")
-    meta = json.loads(sidecar_path.read_text())
-    with np.load(npz_path) as data:
-        label = data.get("label")
-        return SliceStack(
-            patient=meta["patient"],
-            image=data["image"],
-            label=label,
-            source_geometry=Geometry.from_dict(meta["source_geometry"]),
-            spacing_zyx_mm=tuple(float(s) for s in data["spacing_zyx_mm"]),  # type: ignore[arg-type]
-        )
+    try:
+        meta = json.loads(sidecar_path.read_text())
+        with np.load(npz_path) as data:
+            return SliceStack(
+                patient=meta["patient"],
+                image=data["image"],
+                label=data.get("label"),
+                source_geometry=Geometry.from_dict(meta["source_geometry"]),
+                spacing_zyx_mm=tuple(float(s) for s in data["spacing_zyx_mm"]),  # type: ignore[arg-type]
+            )
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        if not npz_path.is_file() or not sidecar_path.is_file():
+            raise InputError(f"{npz_path}: slice cache missing ({type(err).__name__}); rerun the workflow") from None
+        npz_path.unlink(missing_ok=True)
+        sidecar_path.unlink(missing_ok=True)
+        raise InputError(
+            f"{npz_path}: damaged slice cache ({type(err).__name__}: {err}); removed it and its sidecar, "
+            "rerun the workflow to regenerate them"
+        ) from None

@@ -14,7 +14,7 @@ from conftest import REPO, run_snakemake
 from laseg.cohort import discover_cases
 from laseg.config import config_problems
 from laseg.io import Geometry, InputError, read_volume, write_volume
-from laseg.slices import load_checked_case
+from laseg.slices import load_checked_case, load_slices, save_slices
 
 GEOMETRY = Geometry(
     size=(24, 20, 16), spacing_mm=(1.25, 1.25, 1.37), origin_mm=(10.0, -5.0, 3.0), direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)
@@ -47,6 +47,18 @@ def test_corrupt_nifti(tmp_path):
     with pytest.raises(InputError) as err:
         load_checked_case("p1", image, label)
     assert_one_line_naming(err, image, "not a readable NIfTI")
+
+
+def test_a_truncated_slice_cache_is_named_removed_and_regenerated_on_rerun(tmp_path):
+    image, label = make_case(tmp_path, "p1")
+    npz, sidecar = tmp_path / "results/slices/p1.npz", tmp_path / "results/slices/p1.json"
+    save_slices(load_checked_case("p1", image, label), npz, sidecar)
+    assert load_slices(npz, sidecar).patient == "p1"
+    npz.write_bytes(npz.read_bytes()[:200])  # a full disk or a copy cut short
+    with pytest.raises(InputError) as err:
+        load_slices(npz, sidecar)
+    assert_one_line_naming(err, npz, "damaged slice cache")
+    assert "rerun" in str(err.value) and not npz.exists() and not sidecar.exists()
 
 
 def test_label_on_a_different_grid(tmp_path):
