@@ -1,4 +1,5 @@
 # Cohort discovery, the train/test split, and the input functions every other rule file uses.
+import functools
 import re
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ sys.path.insert(0, workflow.basedir)  # the laseg package sits beside the Snakef
 
 from laseg.clinical import check_grade_limits, patients_tsv_in_use
 from laseg.cohort import Case, discover_cases, kfold_splits, split_patients
+from laseg.code import code_digest
 from laseg.config import config_problems
 from laseg.plan import explicit_settings, planned_test_time_scales, training_cap_minutes
 from laseg.io import InputError
@@ -26,6 +28,13 @@ TRAINING_CAP_MINUTES = training_cap_minutes(config)
 TEST_TIME_SCALES = planned_test_time_scales(config)
 
 SYNTHETIC_DIR = "resources/synthetic"
+
+
+@functools.cache
+def code_of(script):
+    """Every rule's `code` param: a digest of the package modules its script imports. Snakemake reruns a job
+    whose params changed, so editing a module reruns exactly the jobs that run it."""
+    return code_digest(Path(workflow.basedir) / "scripts" / f"{script}.py")
 
 
 def _cohort() -> list[Case]:

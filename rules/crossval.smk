@@ -58,6 +58,8 @@ rule aggregate_cv:
         "logs/cv/aggregate_cv.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        code=code_of("aggregate_cv"),
     script:
         "../scripts/aggregate_cv.py"
 

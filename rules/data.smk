@@ -10,6 +10,7 @@ rule synthesize_case:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("synthesize_case"),
         seed=config["synthetic"]["seed"],
         shape_zyx=config["synthetic"]["shape_zyx"],
     script:
@@ -26,5 +27,7 @@ rule slice_case:
         "logs/slice_case/{patient}.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        code=code_of("slice_case"),
     script:
         "../scripts/slice_case.py"

@@ -11,6 +11,8 @@ rule evaluate_case:
         "logs/evaluate_case/{patient}.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        code=code_of("evaluate_case"),
     script:
         "../scripts/evaluate_case.py"
 
@@ -26,6 +28,7 @@ rule aggregate_metrics:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("aggregate_metrics"),
         test=TEST,
         train=TRAINED_ON,
     script:
@@ -43,6 +46,7 @@ rule la_volume_index:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("la_volume_index"),
         upper_limits_ml_m2=config["clinical"]["lavi_upper_limits_ml_m2"],
     script:
         "../scripts/la_volume_index.py"
@@ -59,6 +63,8 @@ rule volume_agreement:
         "logs/volume_agreement.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        code=code_of("volume_agreement"),
     script:
         "../scripts/volume_agreement.py"
 
@@ -72,5 +78,7 @@ rule dice_distribution:
         "logs/dice_distribution.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        code=code_of("dice_distribution"),
     script:
         "../scripts/dice_distribution.py"

@@ -11,6 +11,8 @@ rule fingerprint_case:
         "logs/fingerprint_case/{patient}.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        code=code_of("fingerprint_case"),
     script:
         "../scripts/fingerprint_case.py"
 
@@ -24,6 +26,8 @@ rule fingerprint:
         "logs/fingerprint.log",
     conda:
         "../envs/laseg.yaml"
+    params:
+        code=code_of("fingerprint"),
     script:
         "../scripts/fingerprint.py"
 
@@ -38,6 +42,7 @@ rule plan:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("plan"),
         preset=config["plan"]["preset"],
         explicit=EXPLICIT_SETTINGS,
     script:

@@ -17,6 +17,7 @@ rule predict:
         "../envs/laseg.yaml"
     threads: 2
     params:
+        code=code_of("predict"),
         device=config["predict"]["device"],
         precision=config["predict"]["precision"],
         test_time_scales=TEST_TIME_SCALES,
@@ -34,6 +35,7 @@ rule postprocess:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("postprocess"),
         postprocess=config["postprocess"],
     script:
         "../scripts/postprocess.py"

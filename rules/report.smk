@@ -11,6 +11,7 @@ rule report:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("report"),
         patients=PREDICTED,
         test=TEST,
         train=TRAINED_ON,

@@ -22,6 +22,7 @@ rule train:
         mem_mb=6000,
         runtime=int(TRAINING_CAP_MINUTES) + 30,
     params:
+        code=code_of("train"),
         # Execution-only settings (threads, device) stay out: changing them must not retrain.
         model=config["model"],
         train={key: value for key, value in config["train"].items() if key not in ("threads", "device")},

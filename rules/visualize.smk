@@ -14,6 +14,7 @@ rule overlay_video:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("overlay_video"),
         fps=config["visualize"]["video_fps"],
         max_size_px=config["visualize"]["max_size_px"],
     script:
@@ -30,6 +31,7 @@ rule point_cloud_prediction:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("point_cloud"),
         rgb=(0.1, 0.8, 0.2),
     script:
         "../scripts/point_cloud.py"
@@ -45,6 +47,7 @@ rule point_cloud_truth:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("point_cloud"),
         rgb=(0.9, 0.1, 0.1),
     script:
         "../scripts/point_cloud.py"
@@ -62,6 +65,7 @@ rule montage:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("montage"),
         n_slices=config["visualize"]["montage_slices"],
     script:
         "../scripts/montage.py"
@@ -78,6 +82,7 @@ rule surface_mesh_prediction:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("surface_mesh"),
         smoothing_iterations=config["mesh"]["smoothing_iterations"],
         rgb=(0.1, 0.8, 0.2),
     script:
@@ -95,6 +100,7 @@ rule surface_mesh_truth:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("surface_mesh"),
         smoothing_iterations=config["mesh"]["smoothing_iterations"],
         rgb=(0.9, 0.1, 0.1),
     script:
@@ -114,6 +120,7 @@ rule viewer3d:
     conda:
         "../envs/laseg.yaml"
     params:
+        code=code_of("viewer3d"),
         max_triangles=config["mesh"]["viewer_max_triangles"],
     script:
         "../scripts/viewer3d.py"

@@ -17,10 +17,12 @@ REAL_DATA = (REPO / ".." / "shared" / "data" / "msd_task02_heart").resolve()
 
 
 def run_snakemake(
-    workdir: Path, *args: str, config: dict | None = None, check: bool = True
+    workdir: Path, *args: str, config: dict | None = None, check: bool = True, snakefile: Path | None = None
 ) -> subprocess.CompletedProcess:
-    """Run the repo's Snakefile with `workdir` as working directory and `config` as an extra configfile."""
-    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+    """Run the repo's Snakefile (or `snakefile`) with `workdir` as working directory and `config` as an
+    extra configfile."""
+    snakefile = snakefile or REPO / "Snakefile"
+    command = [str(SNAKEMAKE), "-s", str(snakefile), "--directory", str(workdir), "--cores", "2"]
     if config is not None:
         config_path = workdir / "test_config.yaml"
         config_path.write_text(yaml.safe_dump(config))
@@ -34,9 +36,9 @@ def run_snakemake(
     return result
 
 
-def scheduled_jobs(workdir: Path, config: dict | None = None) -> dict[str, int]:
+def scheduled_jobs(workdir: Path, config: dict | None = None, snakefile: Path | None = None) -> dict[str, int]:
     """Rule -> number of jobs a dry run would execute now (empty when nothing is to be done)."""
-    result = run_snakemake(workdir, "-n", config=config)
+    result = run_snakemake(workdir, "-n", config=config, snakefile=snakefile)
     output = result.stdout + result.stderr
     counts: dict[str, int] = {}
     table = output.split("Job stats:", 1)

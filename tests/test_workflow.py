@@ -332,3 +332,18 @@ def test_changing_execution_settings_does_not_retrain(finished_run):
 def test_changing_a_planned_key_replans_and_retrains(finished_run):
     jobs = scheduled_jobs(finished_run, config={**CONFIG, "model": {"inplane_spacing_mm": 2.0}})
     assert jobs.get("plan") == 1 and jobs.get("train") == 1 and "fingerprint" not in jobs and "slice_case" not in jobs
+
+
+def test_editing_a_module_reruns_exactly_the_jobs_that_run_it(finished_run, tmp_path):
+    # A copy of the workflow whose laseg/postprocess.py is edited: the postprocess jobs and what follows
+    # from their masks rerun; slicing, planning, training and prediction do not.
+    workflow = tmp_path / "workflow"
+    for part in ("Snakefile", "rules", "scripts", "laseg", "config", "envs"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy
+        copy(REPO / part, workflow / part)
+    assert not scheduled_jobs(finished_run, config=CONFIG, snakefile=workflow / "Snakefile")
+    module = workflow / "laseg/postprocess.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    jobs = scheduled_jobs(finished_run, config=CONFIG, snakefile=workflow / "Snakefile")
+    assert jobs.get("postprocess") == len(TEST_PATIENTS) and "report" in jobs, jobs
+    assert not {"slice_case", "fingerprint", "plan", "train", "predict"} & set(jobs), jobs
