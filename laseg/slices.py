@@ -84,6 +84,22 @@ def save_slices(stack: SliceStack, npz_path: str | os.PathLike, sidecar_path: st
         tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
 
 
+@dataclass(frozen=True)
+class StoredStack:
+    """A slice stack on disk, read when needed: training holds network-grid data, not every full scan."""
+
+    patient: str
+    npz: Path
+    sidecar: Path
+
+    @classmethod
+    def of(cls, npz: str | os.PathLike, sidecar: str | os.PathLike) -> StoredStack:
+        return cls(json.loads(Path(sidecar).read_text())["patient"], Path(npz), Path(sidecar))
+
+    def load(self) -> SliceStack:
+        return load_slices(self.npz, self.sidecar)
+
+
 def load_slices(npz_path: str | os.PathLike, sidecar_path: str | os.PathLike | None = None) -> SliceStack:
     """A stack written by save_slices. A damaged cache pair (truncated by a full disk, a copy cut short)
     is removed, so that the rerun regenerates it, and reported as one InputError naming the file."""

@@ -8,7 +8,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from laseg.model import (
     select_precision,
     to_view,
 )
-from laseg.slices import SliceStack
+from laseg.slices import SliceStack, StoredStack
 
 CHECKPOINT_FORMAT = 2  # bump when the checkpoint layout changes (2: one network per view); predict reads 1 and 2
 
@@ -253,11 +253,13 @@ def _progress_line(epoch: int, planned_epochs: int, loss: float, val_dice: float
 
 
 def prepared_volumes(
-    stacks: list[SliceStack], config: ModelConfig, view: str, soft_labels: bool
+    stacks: Sequence[SliceStack | StoredStack], config: ModelConfig, view: str, soft_labels: bool
 ) -> list[PreparedVolume]:
-    """The labelled stacks as `view` slices at the network's grid, with 0/1 or area-fraction targets."""
+    """The labelled stacks as `view` slices at the network's grid, with 0/1 or area-fraction targets.
+    Stored stacks are read one at a time and dropped once prepared: memory holds network-grid data."""
     prepared = []
-    for stack in stacks:
+    for item in stacks:
+        stack = item.load() if isinstance(item, StoredStack) else item
         image, fraction = prepare_volume(stack, config, view)
         if fraction is None:
             raise ValueError(f"patient {stack.patient}: training needs a label")
@@ -268,7 +270,7 @@ def prepared_volumes(
 
 
 def train_model(
-    train_stacks: list[SliceStack],
+    train_stacks: Sequence[SliceStack | StoredStack],
     config: ModelConfig,
     settings: TrainSettings,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),

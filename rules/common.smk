@@ -13,6 +13,7 @@ from laseg.clinical import check_grade_limits, patients_tsv_in_use
 from laseg.cohort import Case, discover_cases, kfold_splits, split_patients
 from laseg.code import code_digest
 from laseg.config import config_problems
+from laseg.resources import predict_memory_mb, train_memory_mb
 from laseg.plan import explicit_settings, planned_test_time_scales, training_cap_minutes
 from laseg.io import InputError
 from laseg.synthetic import patient_id as synthetic_patient_id

@@ -16,6 +16,8 @@ rule predict:
     conda:
         "../envs/laseg.yaml"
     threads: 2
+    resources:
+        mem_mb=lambda wildcards, input: predict_memory_mb(input.sidecar, fallback_mb=4000),
     params:
         code=code_of("predict"),
         device=config["predict"]["device"],

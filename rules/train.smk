@@ -19,7 +19,8 @@ rule train:
     threads: config["train"]["threads"]
     resources:
         gpu=1,
-        mem_mb=6000,
+        # From the inputs: one full scan plus every training scan at the plan's grid (laseg/resources.py).
+        mem_mb=lambda wildcards, input: train_memory_mb(input.sidecars, input.plan, fallback_mb=6000),
         runtime=int(TRAINING_CAP_MINUTES) + 30,
     params:
         code=code_of("train"),

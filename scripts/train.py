@@ -11,14 +11,15 @@ from pathlib import Path
 
 from laseg.entry import logged_step
 from laseg.plan import plan_summary, planned_training
-from laseg.slices import load_slices
+from laseg.slices import StoredStack
 from laseg.train import resume_path_for, save_checkpoint, train_model, write_history
 
 with logged_step(snakemake.log[0]):
     print(
         f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}", file=sys.stderr, flush=True
     )  # a GPU job shows its GPU
-    stacks = [load_slices(npz, sidecar) for npz, sidecar in zip(snakemake.input.slices, snakemake.input.sidecars)]
+    # Read as needed, one scan at a time: the job holds the network-grid volumes, not every full scan.
+    stacks = [StoredStack.of(npz, sidecar) for npz, sidecar in zip(snakemake.input.slices, snakemake.input.sidecars)]
     plan = json.loads(Path(snakemake.input.plan).read_text())
     print(plan_summary(plan), file=sys.stderr, flush=True)
     model_config, settings = planned_training(plan, snakemake.params.model, snakemake.params.train)
