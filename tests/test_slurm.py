@@ -149,6 +149,7 @@ def test_dry_run_with_slurm_profile_works_without_slurm(tmp_path):
         re.search(rf"rule {rule}:\n(?:    .*\n)*?    resources: (.*)\n", output) for rule in ("train", "slice_case")
     )
     assert train and slice_job, output[-4000:]
+    # mem_mb: the rule's fallback, since a dry run has no inputs to size it from (laseg/resources.py).
     assert {"gpu=1", "slurm_partition=gpu", "mem_mb=6000"} <= set(train.group(1).split(", ")), train.group(1)
     assert {"mem_mb=4000", "runtime=30"} <= set(slice_job.group(1).split(", ")), slice_job.group(1)
     assert "gpu" not in slice_job.group(1), slice_job.group(1)
