@@ -29,11 +29,10 @@ sys.path.insert(0, str(REPO))
 from bench.result_files import write_result
 from laseg.cohort import discover_cases, kfold_splits
 from laseg.metrics import dice
-from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, resample_inplane
+from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, prepare_volume, resample_inplane
 from laseg.postprocess import PostprocessSettings, postprocess_mask
 from laseg.predict import load_model, predict_multiscale
 from laseg.slices import load_slices
-from laseg.train import prepare_volume
 
 DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms (default)", "threshold 0.5, largest component (default)"
 MIRRORED = "no zoom + left-right mirror"

@@ -11,6 +11,7 @@ from scipy import sparse
 from skimage import measure
 
 from laseg.io import Geometry, atomic_path
+from laseg.masks import bounding_box
 
 # ITK (and so SimpleITK, NIfTI as read here, DICOM) physical space: x to the patient's left, y to
 # posterior, z to superior. 3D Slicer reads the tag in a mesh file's header and converts to its own RAS.
@@ -80,13 +81,9 @@ def surface_mesh(mask: np.ndarray, geometry: Geometry, smoothing_iterations: int
     if not foreground.any():
         return SurfaceMesh(np.empty((0, 3)), np.empty((0, 3), dtype=np.int64))
     # Marching cubes over the bounding box only: the scan is mostly background and cost is per voxel.
-    start = np.array(
-        [np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != axis)))[0] for axis in range(3)]
-    )
-    stop = np.array(
-        [np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != axis)))[-1] + 1 for axis in range(3)]
-    )
-    crop = foreground[tuple(slice(a, b) for a, b in zip(start, stop))]
+    box = bounding_box(foreground)
+    start = np.array([s.start for s in box])
+    crop = foreground[box]
     padded = np.pad(crop, 1).astype(np.float32)
     vertices_index, faces, _, _ = measure.marching_cubes(padded, level=0.5, allow_degenerate=False)
     vertices_index = vertices_index + (start - 1)

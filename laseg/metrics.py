@@ -13,36 +13,12 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from laseg.io import atomic_path
+from laseg.masks import as_mask, bounding_box, check_same_shape, dice, iou
 
 # Surface voxels are foreground voxels with a background face-neighbour (mask minus its erosion by
 # the 6-connected cross), voxels on the array border included, exactly as medpy defines them, so the
 # distances here can be compared with published medpy numbers.
 FACE_NEIGHBOURS = ndimage.generate_binary_structure(3, 1)
-
-
-def as_mask(array: np.ndarray) -> np.ndarray:
-    return np.asarray(array) != 0
-
-
-def check_same_shape(pred: np.ndarray, truth: np.ndarray) -> None:
-    if pred.shape != truth.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from reference shape {truth.shape}")
-
-
-def dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """2|P and T| / (|P| + |T|); 1.0 when both are empty (nothing to find, nothing found)."""
-    check_same_shape(pred, truth)
-    p, t = as_mask(pred), as_mask(truth)
-    total = int(p.sum()) + int(t.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(p & t)) / total
-
-
-def iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    """|P and T| / |P or T| (Jaccard); 1.0 when both are empty."""
-    check_same_shape(pred, truth)
-    p, t = as_mask(pred), as_mask(truth)
-    union = int(np.count_nonzero(p | t))
-    return 1.0 if union == 0 else int(np.count_nonzero(p & t)) / union
 
 
 def surface(mask: np.ndarray) -> np.ndarray:
@@ -64,13 +40,9 @@ def surface_distances_mm(
     # All surface voxels of both masks lie in their joint bounding box, so working there is exact;
     # one voxel of zero padding keeps the crop's edge from counting as background next to the
     # object while still making voxels on the array edge surface, as medpy's erosion does.
-    either = p | t
-    box = []
-    for axis in range(3):
-        present = np.flatnonzero(either.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(present[0], present[-1] + 1))
-    p_surface = surface(np.pad(p[tuple(box)], 1))
-    t_surface = surface(np.pad(t[tuple(box)], 1))
+    box = bounding_box(p | t)
+    p_surface = surface(np.pad(p[box], 1))
+    t_surface = surface(np.pad(t[box], 1))
     spacing = np.asarray(spacing_zyx_mm, dtype=float)
     n_points = int(p_surface.sum()) + int(t_surface.sum())
     # Both ways give the same exact Euclidean distances. A k-d tree over the surface points costs

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from laseg.slices import SliceStack
 
 # Axis order of each view's slice stack, from the canonical (z, y, x) LPS arrays: slices along axis 0.
 VIEW_AXES: dict[str, tuple[int, int, int]] = {"axial": (0, 1, 2), "coronal": (1, 0, 2), "sagittal": (2, 0, 1)}
@@ -219,3 +223,39 @@ def select_precision(requested: str, device: torch.device) -> str:
 def autocast(device: torch.device, precision: str) -> torch.autocast:
     """The forward pass's autocast context for a resolved precision ('bf16' or 'fp32': off)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def prepare_volume(stack: SliceStack, config: ModelConfig, view: str = "axial") -> tuple[np.ndarray, np.ndarray | None]:
+    """Normalise and resample a slice stack, sliced as `view`, to the model's grid; the label becomes each
+    pixel's area fraction of atrium (float32, 0..1), which keeps the sub-pixel boundary the coarser grid would lose."""
+    image = to_view(stack.image, view)
+    shape_yx = inplane_shape(image.shape[1:], in_view_order(stack.spacing_zyx_mm, view)[1:], config.grid_of(view))
+    image = resample_inplane(normalize_intensity(image), shape_yx, "area")
+    fraction = None
+    if stack.label is not None:
+        fraction = np.clip(resample_inplane(to_view(stack.label, view).astype(np.float32), shape_yx, "area"), 0.0, 1.0)
+    return image, fraction
+
+
+@torch.no_grad()
+def predict_probability(
+    net: torch.nn.Module,
+    image: np.ndarray,
+    config: ModelConfig,
+    device: torch.device,
+    precision: str = "fp32",
+    batch_size: int = 32,
+    view: str = "axial",
+) -> np.ndarray:
+    """Probabilities for every slice of a prepared (z, y, x) `view` volume, at the model's grid."""
+    net.eval()
+    padded, crop = pad_to_multiple(image, config.size_multiple, float(image.min()))
+    out = np.empty((len(image), *image.shape[1:]), np.float32)
+    for start in range(0, len(image), batch_size):
+        index = np.arange(start, min(start + batch_size, len(image)))
+        batch = torch.from_numpy(context_stack(padded, index, config.context_of(view))).to(device)
+        with autocast(device, precision):
+            logits = net(batch)
+        prob = torch.sigmoid(logits.float()).cpu().numpy()[:, 0]
+        out[index] = prob[:, crop[0], crop[1]]
+    return out

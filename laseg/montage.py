@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 from laseg.io import Geometry, atomic_path, canonical_spacing_zyx_mm
-from laseg.visualize import canonical_overlay_inputs, per_slice_dice, slice_caption
+from laseg.masks import bounding_box, per_slice_dice
+from laseg.visualize import canonical_overlay_inputs, slice_caption
 
 PREDICTION_COLOUR = "#00e000"
 REFERENCE_COLOUR = "#ff2020"
@@ -31,11 +32,11 @@ def la_crop(la: np.ndarray, spacing_yx_mm: tuple[float, float], margin_mm: float
     """In-plane rows and columns around every LA voxel of every slice, plus a margin; the whole slice if none."""
     if not la.any():
         return slice(0, la.shape[1]), slice(0, la.shape[2])
+    box = bounding_box(la)
     crop = []
     for axis, spacing in zip((1, 2), spacing_yx_mm):
-        present = np.flatnonzero(la.any(axis=tuple(a for a in range(3) if a != axis)))
         pad = int(np.ceil(margin_mm / spacing))
-        crop.append(slice(max(0, present[0] - pad), min(la.shape[axis], present[-1] + 1 + pad)))
+        crop.append(slice(max(0, box[axis].start - pad), min(la.shape[axis], box[axis].stop + pad)))
     return crop[0], crop[1]
 
 

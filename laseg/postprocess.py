@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from laseg.masks import bounding_box
+
 # Foreground components are 26-connected: thin oblique structures of the atrium (pulmonary-vein
 # stubs, the appendage neck) often touch their neighbours only by an edge or corner on a coarse,
 # anisotropic grid, and 6-connectivity would cut them off as "small components". Background is then
@@ -41,16 +43,6 @@ def ball_structure(radius_mm: float, spacing_zyx_mm: tuple[float, float, float])
     offsets = np.ogrid[tuple(slice(-h, h + 1) for h in half_widths)]
     squared_mm = sum((o * s) ** 2 for o, s in zip(offsets, spacing))
     return squared_mm <= radius_mm**2 + 1e-9
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
-    """Slices of the smallest box holding all of a non-empty mask's foreground."""
-    box = []
-    for axis in range(mask.ndim):
-        other_axes = tuple(a for a in range(mask.ndim) if a != axis)
-        present = np.flatnonzero(mask.any(axis=other_axes))
-        box.append(slice(present[0], present[-1] + 1))
-    return tuple(box)
 
 
 def closing(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:

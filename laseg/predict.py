@@ -8,27 +8,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from laseg.checkpoint import read_checkpoint
 from laseg.io import InputError, from_canonical
-from laseg.model import ModelConfig, UNet2D, ViewNetworks, from_view, in_view_order, resample_inplane, select_device
+from laseg.model import (
+    ModelConfig,
+    UNet2D,
+    ViewNetworks,
+    from_view,
+    in_view_order,
+    predict_probability,
+    prepare_volume,
+    resample_inplane,
+    select_device,
+)
 from laseg.slices import SliceStack
-from laseg.train import CHECKPOINT_FORMAT, predict_probability, prepare_volume
 
 
 def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, ModelConfig, dict]:
     """Rebuild the networks from a checkpoint; a missing or incompatible file is a one-line InputError."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: checkpoint not found (train first, or set predict.checkpoint)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 (torch raises many types for a damaged or foreign file)
-        raise InputError(f"{path}: not a readable laseg checkpoint ({type(err).__name__})") from None
-    found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-    if found not in (1, CHECKPOINT_FORMAT):
-        raise InputError(f"{path}: checkpoint format {found!r}, this laseg reads formats 1 and {CHECKPOINT_FORMAT}")
+    checkpoint = read_checkpoint(path)
     config = ModelConfig(**checkpoint["model_config"])
     state_dict = checkpoint["state_dict"]
-    if found == 1:  # format 1 held a single network (axial unless its config names another view)
+    if checkpoint["format"] == 1:  # format 1 held a single network (axial unless its config names another view)
         state_dict = {f"networks.{config.views[0]}.{key}": value for key, value in state_dict.items()}
     net = ViewNetworks(config)
     try:

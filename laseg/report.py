@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from laseg.clinical import GRADES, MRI_VERSUS_ECHO_NOTE
-from laseg.io import InputError, atomic_path
+from laseg.io import atomic_path
 from laseg.metrics import scored_rows
 
 REPORTED_PACKAGES = (
@@ -75,19 +75,6 @@ def software_versions() -> dict[str, str]:
 
     versions["opencv"] = cv2.__version__
     return versions
-
-
-def checkpoint_facts(path: str | os.PathLike) -> dict:
-    """What a checkpoint says about itself (format, model, training, library versions), without the weights."""
-    import torch
-
-    try:
-        checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged or foreign file
-        raise InputError(f"{path}: not a readable laseg checkpoint ({type(err).__name__})") from None
-    if not isinstance(checkpoint, dict):
-        raise InputError(f"{path}: not a laseg checkpoint")
-    return {k: v for k, v in checkpoint.items() if k != "state_dict"}
 
 
 def _kept_epochs(best_epoch: object) -> str:

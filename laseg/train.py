@@ -18,25 +18,21 @@ import torch
 import torch.nn.functional as F
 
 import laseg
+from laseg.checkpoint import CHECKPOINT_FORMAT
 from laseg.io import CANONICAL_ORIENTATION, atomic_path
+from laseg.masks import dice
 from laseg.model import (
     ModelConfig,
     UNet2D,
     ViewNetworks,
     autocast,
     context_stack,
-    in_view_order,
-    inplane_shape,
-    normalize_intensity,
-    pad_to_multiple,
-    resample_inplane,
+    predict_probability,
+    prepare_volume,
     select_device,
     select_precision,
-    to_view,
 )
 from laseg.slices import SliceStack, StoredStack
-
-CHECKPOINT_FORMAT = 2  # bump when the checkpoint layout changes (2: one network per view); predict reads 1 and 2
 
 
 @dataclass(frozen=True)
@@ -93,18 +89,6 @@ class PreparedVolume:
         # Computed once: a per-crop min over the whole volume was two thirds of sample_batch's time.
         self.background = float(self.image.min())
         self.foreground_slices = np.flatnonzero(self.mask.reshape(len(self.mask), -1).any(axis=1))
-
-
-def prepare_volume(stack: SliceStack, config: ModelConfig, view: str = "axial") -> tuple[np.ndarray, np.ndarray | None]:
-    """Normalise and resample a slice stack, sliced as `view`, to the model's grid; the label becomes each
-    pixel's area fraction of atrium (float32, 0..1), which keeps the sub-pixel boundary the coarser grid would lose."""
-    image = to_view(stack.image, view)
-    shape_yx = inplane_shape(image.shape[1:], in_view_order(stack.spacing_zyx_mm, view)[1:], config.grid_of(view))
-    image = resample_inplane(normalize_intensity(image), shape_yx, "area")
-    fraction = None
-    if stack.label is not None:
-        fraction = np.clip(resample_inplane(to_view(stack.label, view).astype(np.float32), shape_yx, "area"), 0.0, 1.0)
-    return image, fraction
 
 
 def _crop_origin(n: int, patch: int, centre: int | None, rng: np.random.Generator) -> int:
@@ -202,35 +186,6 @@ def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     intersection = (prob * target).sum()
     soft_dice = (2 * intersection + 1.0) / (prob.sum() + target.sum() + 1.0)
     return bce + (1.0 - soft_dice)
-
-
-@torch.no_grad()
-def predict_probability(
-    net: torch.nn.Module,
-    image: np.ndarray,
-    config: ModelConfig,
-    device: torch.device,
-    precision: str = "fp32",
-    batch_size: int = 32,
-    view: str = "axial",
-) -> np.ndarray:
-    """Probabilities for every slice of a prepared (z, y, x) `view` volume, at the model's grid."""
-    net.eval()
-    padded, crop = pad_to_multiple(image, config.size_multiple, float(image.min()))
-    out = np.empty((len(image), *image.shape[1:]), np.float32)
-    for start in range(0, len(image), batch_size):
-        index = np.arange(start, min(start + batch_size, len(image)))
-        batch = torch.from_numpy(context_stack(padded, index, config.context_of(view))).to(device)
-        with autocast(device, precision):
-            logits = net(batch)
-        prob = torch.sigmoid(logits.float()).cpu().numpy()[:, 0]
-        out[index] = prob[:, crop[0], crop[1]]
-    return out
-
-
-def dice_score(pred: np.ndarray, truth: np.ndarray) -> float:
-    total = int(pred.sum()) + int(truth.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(pred, truth).sum()) / total
 
 
 def library_versions() -> dict[str, str]:
@@ -463,9 +418,7 @@ def train_network(
             val_dice = float(
                 np.mean(
                     [
-                        dice_score(
-                            predict_probability(net, v.image, config, device, precision, view=view) >= 0.5, v.mask
-                        )
+                        dice(predict_probability(net, v.image, config, device, precision, view=view) >= 0.5, v.mask)
                         for v in val_volumes
                     ]
                 )
@@ -624,11 +577,6 @@ def read_resume_state(path: str | Path, job: str, log: Callable[[str], None]) ->
         )
         return None
     return state
-
-
-def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
 
 
 def write_history(history: list[dict], csv_path: str | Path, png_path: str | Path) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from laseg.io import Geometry, atomic_path, canonical_spacing_zyx_mm, to_canonical
+from laseg.masks import per_slice_dice
 
 # Colours of RGB frames (cv2 draws whatever channel order the array has; ours is RGB).
 TRUTH_RGB = (255, 0, 0)
@@ -59,16 +60,6 @@ def draw_contours(frame: np.ndarray, mask_slice: np.ndarray, rgb: tuple[int, int
     # RETR_LIST keeps inner contours too, so holes in a mask are visible as such.
     contours, _ = cv2.findContours(resized, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(frame, contours, -1, rgb, thickness, lineType=cv2.LINE_8)
-
-
-def per_slice_dice(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """2D Dice of each slice along axis 0; NaN where neither mask has a voxel (nothing to score)."""
-    p, t = np.asarray(pred) != 0, np.asarray(truth) != 0
-    if p.shape != t.shape:
-        raise ValueError(f"prediction shape {p.shape} differs from reference shape {t.shape}")
-    overlap = (p & t).reshape(len(p), -1).sum(axis=1)
-    total = p.reshape(len(p), -1).sum(axis=1) + t.reshape(len(t), -1).sum(axis=1)
-    return np.where(total > 0, 2.0 * overlap / np.maximum(total, 1), np.nan)
 
 
 def slice_caption(slice_index: int, n_slices: int, dice: float | None) -> str:

@@ -9,9 +9,10 @@ sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the laseg package beside the 
 
 import pandas as pd
 
+from laseg.checkpoint import checkpoint_facts
 from laseg.entry import logged_step
 from laseg.metrics import read_patient_table
-from laseg.report import PatientMedia, ReportContent, checkpoint_facts, write_report
+from laseg.report import PatientMedia, ReportContent, write_report
 
 
 def relative(path: str) -> str:

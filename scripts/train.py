@@ -9,10 +9,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from laseg.checkpoint import save_checkpoint
 from laseg.entry import logged_step
 from laseg.plan import plan_summary, planned_training
 from laseg.slices import StoredStack
-from laseg.train import resume_path_for, save_checkpoint, train_model, write_history
+from laseg.train import resume_path_for, train_model, write_history
 
 with logged_step(snakemake.log[0]):
     print(

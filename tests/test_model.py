@@ -10,6 +10,7 @@ import torch
 
 import laseg.model
 import laseg.train
+from laseg.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from laseg.io import Geometry, InputError
 from laseg.model import (
     VIEW_AXES,
@@ -20,22 +21,15 @@ from laseg.model import (
     in_view_order,
     normalize_intensity,
     pad_to_multiple,
+    predict_probability,
+    prepare_volume,
     resample_inplane,
     select_precision,
     to_view,
 )
 from laseg.predict import load_model, predict_multiscale, predict_stack
 from laseg.slices import SliceStack
-from laseg.train import (
-    CHECKPOINT_FORMAT,
-    TrainSettings,
-    augment_batch,
-    bce_dice_loss,
-    predict_probability,
-    prepare_volume,
-    save_checkpoint,
-    train_model,
-)
+from laseg.train import TrainSettings, augment_batch, bce_dice_loss, train_model
 
 
 def test_unet_keeps_the_slice_size():

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from laseg.io import Geometry
+from laseg.masks import per_slice_dice
 from laseg.montage import la_crop, montage_slices, write_montage
-from laseg.visualize import overlay_frames, per_slice_dice, slice_caption
+from laseg.visualize import overlay_frames, slice_caption
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 

@@ -12,7 +12,7 @@ import yaml
 from conftest import REPO
 
 from laseg.io import Geometry
-from laseg.model import ModelConfig, UNet2D
+from laseg.model import ModelConfig, UNet2D, prepare_volume
 from laseg.plan import (
     PRESETS,
     cohort_fingerprint,
@@ -25,7 +25,7 @@ from laseg.plan import (
     training_cap_minutes,
 )
 from laseg.slices import SliceStack
-from laseg.train import TrainSettings, prepare_volume, prepared_volumes, sample_batch, train_model
+from laseg.train import TrainSettings, prepared_volumes, sample_batch, train_model
 
 
 def synthetic_case(

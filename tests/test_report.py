@@ -12,12 +12,13 @@ import pytest
 import torch
 from browser import HeadlessChromium, require_chromium
 
+from laseg.checkpoint import checkpoint_facts
 from laseg.clinical import ASE_2015_UPPER_ML_M2, Anthropometrics, volume_index_table
 from laseg.io import Geometry, InputError
 from laseg.mesh import surface_mesh
 from laseg.montage import write_montage
 from laseg.plots import plot_bland_altman, plot_dice_distribution, plot_volume_scatter
-from laseg.report import PatientMedia, ReportContent, checkpoint_facts, grade_limits_html, report_html, write_report
+from laseg.report import PatientMedia, ReportContent, grade_limits_html, report_html, write_report
 from laseg.viewer3d import PREDICTION_RGB, REFERENCE_RGB, ViewedSurface, render_png, write_viewer_html
 from laseg.visualize import overlay_frames, write_keyframe, write_overlay_video
 
