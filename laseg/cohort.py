@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,16 +20,25 @@ NIFTI_SUFFIX = ".nii.gz"
 @dataclass(frozen=True)
 class Case:
     patient: str
-    image: Path
+    image: Path  # the scan file; for a DICOM series, its folder
     label: Path | None  # None: an unlabelled scan, segmented but not scored
+    series_files: tuple[Path, ...] = ()  # a DICOM series' files, in slice order
+
+    @property
+    def source(self) -> list[str]:
+        """What the reading rules take as input: the scan file, or every file of the DICOM series."""
+        return [str(f) for f in self.series_files] if self.series_files else [str(self.image)]
 
 
 CHANNEL_SUFFIX = "_0000"  # nnU-Net v2's first (here: only) input channel
 
 
+SCAN_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+
 def _stem(path: Path) -> str:
     name = path.name
-    for suffix in (".nii.gz", ".nii"):
+    for suffix in SCAN_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -46,9 +58,29 @@ def patient_id_of(path: Path, channel_suffix: bool = False) -> str:
 
 
 def _nifti_files(folder: Path) -> list[Path]:
+    """The scan files (NIfTI, NRRD, MHA) directly in a folder."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.name.endswith((".nii.gz", ".nii")) and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.name.endswith(SCAN_SUFFIXES) and not p.name.startswith("."))
+
+
+def _plain_folder(root: Path, note: Callable[[str], None]) -> list[Case]:
+    """A folder as a scanner or PACS exports it: scan files anywhere under it (ids from their paths) and
+    DICOM series in any subfolder (ids from the series' folder paths). Segmented, never scored."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(SCAN_SUFFIXES))
+    files = [p for p in files if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    top = [p for p in files if p.parent == root]
+    channels = has_channel_suffixes(top)
+    cases = [Case(patient_id_of(p, channels), p, None) for p in top]
+    for p in files:
+        if p.parent != root:
+            relative = p.relative_to(root).with_name(_stem(p)).as_posix()
+            cases.append(Case(re.sub(r"[^A-Za-z0-9.-]+", "_", relative).strip("_"), p, None))
+    from laseg.dicom import find_series, series_ids
+
+    series = find_series(root, note)
+    cases += [Case(i, s.folder, None, s.files) for i, s in zip(series_ids(series, root), series)]
+    return cases
 
 
 def _from_dataset_json(root: Path) -> list[Case]:
@@ -83,30 +115,36 @@ def _from_folders(root: Path) -> list[Case]:
             raise InputError(f"{image}: no label for this imagesTr case in {root / 'labelsTr'}")
     cases = [Case(patient, p, labels[patient]) for p, patient in zip(images_tr, ids(images_tr))]
     cases += [Case(patient, p, None) for p, patient in zip(images_ts, ids(images_ts))]
-    if not (root / "imagesTr").is_dir() and not (root / "imagesTs").is_dir():
-        # A plain folder of scans: segmented, never scored.
-        plain = _nifti_files(root)
-        cases = [Case(patient, p, None) for p, patient in zip(plain, ids(plain))]
     return cases
 
 
-def discover_cases(root: str | Path) -> list[Case]:
-    """Cases of an MSD-layout folder (dataset.json when present), or of a plain folder of scans.
+def discover_cases(
+    root: str | Path, note: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+) -> list[Case]:
+    """Cases of an MSD-layout folder (dataset.json when present, else imagesTr/, labelsTr/, imagesTs/), or of a
+    plain folder (scan files and DICOM series anywhere under it). Skipped DICOM series are noted, one line each.
 
     Raises InputError naming the file when a case's image or label is missing or ids collide.
     """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: data folder not found")
-    cases = _from_dataset_json(root) if (root / "dataset.json").is_file() else _from_folders(root)
+    if (root / "dataset.json").is_file():
+        cases = _from_dataset_json(root)
+    elif (root / "imagesTr").is_dir() or (root / "imagesTs").is_dir():
+        cases = _from_folders(root)
+    else:
+        cases = _plain_folder(root, note)
     if not cases:
-        raise InputError(f"{root}: no NIfTI scans found (expected imagesTr/, imagesTs/ or *.nii.gz)")
+        raise InputError(
+            f"{root}: no scans found (expected imagesTr/, imagesTs/, NIfTI/NRRD/MHA files or DICOM series)"
+        )
     seen: set[str] = set()
     for case in cases:
         if case.patient in seen:
             raise InputError(f"{case.image}: patient id '{case.patient}' appears twice in {root}")
         seen.add(case.patient)
-        if not case.image.is_file():
+        if not case.series_files and not case.image.is_file():
             raise InputError(f"{case.image}: image file not found")
         if case.label is not None and not case.label.is_file():
             raise InputError(f"{case.label}: label file not found for {case.image.name}")

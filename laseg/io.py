@@ -12,7 +12,7 @@ import gzip
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -121,8 +121,20 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def read_image(path: str | os.PathLike) -> sitk.Image:
-    """Read a NIfTI file, turning every failure into a one-line InputError naming the file."""
+ScanPath = str | os.PathLike | Sequence[str | os.PathLike]  # one file, or a DICOM series' files
+
+
+def read_image(path: ScanPath) -> sitk.Image:
+    """Read a scan (NIfTI, NRRD, MHA; or a DICOM series given as its files), turning every failure into a
+    one-line InputError naming the file."""
+    if not isinstance(path, (str, os.PathLike)):
+        files = [Path(f) for f in path]
+        if len(files) == 1:
+            path = files[0]
+        else:
+            from laseg.dicom import read_series  # laseg.dicom imports this module
+
+            return read_series(files)
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: file not found")
@@ -130,7 +142,8 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
         image = sitk.ReadImage(str(p))
     except RuntimeError as err:
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unreadable"
-        raise InputError(f"{p}: not a readable NIfTI file ({reason[:160]})") from None
+        kind = "NIfTI" if p.name.endswith((".nii", ".nii.gz")) else "image"
+        raise InputError(f"{p}: not a readable {kind} file ({reason[:160]})") from None
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             f"{p}: expected a 3D single-channel volume, got {image.GetDimension()}D with "
@@ -168,8 +181,8 @@ def count_nonfinite_voxels(path: str | os.PathLike) -> int:
     return int((~np.isfinite(data)).sum())
 
 
-def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
-    """Read a 3D NIfTI as a (z, y, x) array in the file's own voxel order, and its geometry."""
+def read_volume(path: ScanPath) -> tuple[np.ndarray, Geometry]:
+    """Read a 3D scan as a (z, y, x) array in the file's own voxel order, and its geometry."""
     image = read_image(path)
     return sitk.GetArrayFromImage(image), Geometry.of(image)
 

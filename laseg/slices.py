@@ -14,6 +14,7 @@ from laseg.io import (
     CANONICAL_ORIENTATION,
     Geometry,
     InputError,
+    ScanPath,
     atomic_path,
     canonical_spacing_zyx_mm,
     count_nonfinite_voxels,
@@ -33,24 +34,28 @@ class SliceStack:
     spacing_zyx_mm: tuple[float, float, float]  # of the canonical arrays
 
 
-def load_checked_case(patient: str, image_path: str | Path, label_path: str | Path | None) -> SliceStack:
-    """Read and validate one case; every problem is a one-line InputError naming the file."""
+def load_checked_case(patient: str, image_path: ScanPath, label_path: str | Path | None) -> SliceStack:
+    """Read and validate one case (a scan file, or a DICOM series' files); every problem is a one-line
+    InputError naming the file or series."""
     image, geometry = read_volume(image_path)
+    single_file = isinstance(image_path, (str, os.PathLike))
+    name = str(image_path) if single_file else f"{Path(next(iter(image_path))).parent} (DICOM series)"
     if min(geometry.size) < 2:
-        raise InputError(f"{image_path}: volume size {geometry.size} has a dimension below 2 voxels")
+        raise InputError(f"{name}: volume size {geometry.size} has a dimension below 2 voxels")
     if not np.issubdtype(image.dtype, np.number):
-        raise InputError(f"{image_path}: non-numeric voxel type {image.dtype}")
-    nonfinite = count_nonfinite_voxels(image_path) + int((~np.isfinite(image)).sum())
+        raise InputError(f"{name}: non-numeric voxel type {image.dtype}")
+    # ITK reads NaN in a NIfTI as 0, so NIfTI files are also checked raw; DICOM pixels are integers.
+    nonfinite = (count_nonfinite_voxels(image_path) if single_file else 0) + int((~np.isfinite(image)).sum())
     if nonfinite:
-        raise InputError(f"{image_path}: {nonfinite} voxels are NaN or Inf")
+        raise InputError(f"{name}: {nonfinite} voxels are NaN or Inf")
     if float(image.max()) == float(image.min()):
-        raise InputError(f"{image_path}: constant image (every voxel is {float(image.max())})")
+        raise InputError(f"{name}: constant image (every voxel is {float(image.max())})")
     label = None
     if label_path is not None:
         label_raw, label_geometry = read_volume(label_path)
         if not label_geometry.matches(geometry):
             raise InputError(
-                f"{label_path}: label geometry differs from its image {Path(image_path).name} "
+                f"{label_path}: label geometry differs from its image {Path(name).name} "
                 f"(size {label_geometry.size} vs {geometry.size}, spacing {label_geometry.spacing_mm} vs "
                 f"{geometry.spacing_mm}, origin {label_geometry.origin_mm} vs {geometry.origin_mm})"
             )

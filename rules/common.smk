@@ -113,7 +113,8 @@ wildcard_constraints:
 
 
 def case_image(wildcards):
-    return str(CASES[wildcards.patient].image)
+    """The scan file, or every file of a DICOM series (a change to any of them re-slices the patient)."""
+    return CASES[wildcards.patient].source
 
 
 def case_label(wildcards):

@@ -347,3 +347,30 @@ def test_editing_a_module_reruns_exactly_the_jobs_that_run_it(finished_run, tmp_
     jobs = scheduled_jobs(finished_run, config=CONFIG, snakefile=workflow / "Snakefile")
     assert jobs.get("postprocess") == len(TEST_PATIENTS) and "report" in jobs, jobs
     assert not {"slice_case", "fingerprint", "plan", "train", "predict"} & set(jobs), jobs
+
+
+def test_predict_mode_reads_a_dicom_series_and_writes_its_mask_on_the_series_grid(finished_run, tmp_path):
+    from dicom_series import write_series
+
+    from laseg.masks import dice
+
+    # syn_001 (a test patient of the run) as a scanner would export it: one file per slice, three folders deep.
+    image, geometry = read_volume(finished_run / "resources/synthetic/imagesTr/syn_001.nii.gz")
+    truth, _ = read_volume(finished_run / "resources/synthetic/labelsTr/syn_001.nii.gz")
+    write_series(
+        tmp_path / "export/TEST01/study1/series3",
+        np.round(image).astype(np.int16),
+        geometry.spacing_mm,
+        geometry.origin_mm,
+        geometry.direction,
+    )
+    (tmp_path / "models").mkdir()
+    shutil.copy(finished_run / "results/model/model.pt", tmp_path / "models/la_unet.pt")
+    config = {
+        "data": {"source": "folder", "path": str(tmp_path / "export")},
+        "predict": {"checkpoint": "models/la_unet.pt"},
+    }
+    run_snakemake(tmp_path, "results/masks/TEST01_study1_series3.nii.gz", config=config)
+    mask, mask_geometry = read_volume(tmp_path / "results/masks/TEST01_study1_series3.nii.gz")
+    assert mask_geometry.matches(geometry)
+    assert dice(mask, truth) >= 0.85
