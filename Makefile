@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test lint dry-run clean system-deps
+.PHONY: run predict test lint dry-run clean system-deps
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ run: $(BIN)/snakemake system-deps
 	@echo "  visuals  results/videos/*.mp4, results/montages/*.png, results/meshes/*.stl, results/viewers/*.html"
 	@echo "  report   $(CURDIR)/results/report.html   (open it in a browser)"
 	@$(BIN)/python -c "import pandas as pd; s = pd.read_csv('results/metrics/summary.csv', index_col=0); print(s.loc[['dice', 'hd95_mm', 'volume_pred_ml', 'volume_true_ml'], ['mean', 'sd', 'n']].round(3).to_string())"
+
+# Segment every scan under IN (NIfTI, NRRD, MHA, DICOM series in any subfolder) with the shipped model, no
+# training: make predict IN=<folder> [OUT=<dir>]. Results (masks, volumes, videos, meshes, report) go to OUT.
+OUT ?= predictions
+predict: $(BIN)/snakemake system-deps
+	@test -n "$(IN)" || { echo "usage: make predict IN=<folder of scans> [OUT=<results folder>]" >&2; exit 2; }
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config/predict.yaml \
+	    --directory "$(OUT)" --config "data={source: folder, path: $(abspath $(IN))}" \
+	    "predict={checkpoint: $(CURDIR)/models/la_unet.pt}"
+	@echo "Report: $(abspath $(OUT))/results/report.html"
 
 # Style first (seconds), then the suite: ruff for Python, snakefmt and snakemake's own linter for the rules.
 lint: $(BIN)/snakemake

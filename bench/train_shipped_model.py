@@ -1,0 +1,78 @@
+"""Train the shipped model (models/la_unet.pt) on every labelled case of both real datasets in ../shared/data,
+with this workflow's own rules and the default plan, and write its model card facts.
+
+    .venv/bin/python bench/train_shipped_model.py          # about 15 min on 2 CPU cores (the plan's cap)
+
+The two datasets become one MSD-layout folder of links (bench/work/shipped/data: ids are unique across them),
+the workflow trains on all of it (split.test_fraction 0: nothing held out; the cross-validation figures of the
+same recipe on each dataset are in bench/README.md), and the checkpoint is copied to models/la_unet.pt.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from laseg.checkpoint import checkpoint_facts  # noqa: E402
+from laseg.cohort import discover_cases  # noqa: E402
+
+DATASETS = ("msd_task02_heart", "la2018_lge_dev")
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+def combined_dataset(target: Path) -> Path:
+    """One MSD-layout folder of links to every labelled case of DATASETS."""
+    if target.exists():
+        shutil.rmtree(target)
+    (target / "imagesTr").mkdir(parents=True)
+    (target / "labelsTr").mkdir()
+    training = []
+    for name in DATASETS:
+        for case in discover_cases(SHARED_DATA / name):
+            if case.label is None:
+                continue
+            for kind, source in (("imagesTr", case.image), ("labelsTr", case.label)):
+                (target / kind / f"{case.patient}.nii.gz").symlink_to(source.resolve())
+            training.append(
+                {"image": f"./imagesTr/{case.patient}.nii.gz", "label": f"./labelsTr/{case.patient}.nii.gz"}
+            )
+    dataset = {"name": "laseg shipped model: " + " + ".join(DATASETS), "training": training, "test": []}
+    (target / "dataset.json").write_text(json.dumps(dataset, indent=2))
+    return target
+
+
+def main() -> None:
+    work = REPO / "bench" / "work" / "shipped"
+    data = combined_dataset(work / "data")
+    config = {"data": {"source": "folder", "path": str(data)}, "split": {"test": [], "test_fraction": 0.0}}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [str(REPO / ".venv/bin/snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(work)]
+    command += ["--configfile", str(work / "config.yaml"), "--cores", "2", "results/model/model.pt"]
+    subprocess.run(command, check=True)
+    target = REPO / "models" / "la_unet.pt"
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(work / "results/model/model.pt", target)
+    facts = checkpoint_facts(target)
+    summary = {
+        "file": str(target.relative_to(REPO)),
+        "size_mb": round(target.stat().st_size / 2**20, 1),
+        "datasets": list(DATASETS),
+        "train_patients": len(facts["train_patients"]),
+        "plan": {k: v["value"] for section in facts["plan"]["settings"].values() for k, v in section.items()},
+        "training_amount": facts["training_amount"],
+        "versions": facts["versions"],
+    }
+    (REPO / "models" / "la_unet.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(json.dumps(summary, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
