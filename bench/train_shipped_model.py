@@ -21,8 +21,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from laseg.checkpoint import checkpoint_facts  # noqa: E402
-from laseg.cohort import discover_cases  # noqa: E402
+from laseg.checkpoint import checkpoint_facts
+from laseg.cohort import discover_cases
 
 DATASETS = ("msd_task02_heart", "la2018_lge_dev")
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
