@@ -158,6 +158,8 @@ def final_outputs():
         *expand("results/masks/{patient}.nii.gz", patient=PREDICTED),
         *expand("results/pointclouds/{patient}_pred.ply", patient=PREDICTED),
         *expand("results/pointclouds/{patient}_true.ply", patient=SCORED),
+        # A DICOM series gets its mask as a DICOM Segmentation too.
+        *expand("results/dicom_seg/{patient}.dcm", patient=[p for p in PREDICTED if CASES[p].series_files]),
     ]
     outputs += clinical_and_report_outputs()  # videos, key frames and the training curve are listed there
     if FOLDS:

@@ -41,3 +41,19 @@ rule postprocess:
         postprocess=config["postprocess"],
     script:
         "../scripts/postprocess.py"
+
+
+rule dicom_seg:
+    input:
+        mask="results/masks/{patient}.nii.gz",
+        series=case_image,
+    output:
+        seg="results/dicom_seg/{patient}.dcm",
+    log:
+        "logs/dicom_seg/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
+    params:
+        code=code_of("dicom_seg"),
+    script:
+        "../scripts/dicom_seg.py"

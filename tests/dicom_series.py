@@ -48,6 +48,7 @@ def write_series(
             "0010|0020": "TEST01",
             "0020|000d": "1.2.826.0.1.3680043.2.1125.9",
             "0020|000e": series_uid,
+            "0020|0052": "1.2.826.0.1.3680043.2.1125.8",  # frame of reference
             "0020|0011": str(series_number),
             "0020|0013": str(z + 1),
             "0020|0032": "\\".join(f"{v:.6f}" for v in position),

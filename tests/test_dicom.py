@@ -71,3 +71,25 @@ def test_a_faulty_series_is_one_line_naming_it(tmp_path, fault):
         read_volume(sorted(files))
     message = str(err.value)
     assert "\n" not in message and str(folder) in message and words in message, message
+
+
+def test_the_dicom_seg_references_the_series_and_its_frames_rebuild_the_mask(tmp_path):
+    import pydicom
+
+    from laseg.dicom_seg import write_dicom_seg
+
+    files = write_series(tmp_path / "series", scan(), direction=SAGITTAL, series_uid="1.2.3.4")
+    image, _ = read_volume(files)
+    mask = np.zeros(image.shape, np.uint8)
+    mask[6:14, 10:20, 12:30] = 1
+    write_dicom_seg(mask, files, tmp_path / "seg.dcm")
+    seg = pydicom.dcmread(tmp_path / "seg.dcm")
+    assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"  # Segmentation Storage
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == "1.2.3.4"
+    # Each frame placed by its position on the series grid: together they are the mask.
+    positions = {tuple(round(v, 3) for v in pydicom.dcmread(f).ImagePositionPatient): z for z, f in enumerate(files)}
+    rebuilt = np.zeros_like(mask)
+    for frame, item in zip(seg.pixel_array.reshape(-1, *mask.shape[1:]), seg.PerFrameFunctionalGroupsSequence):
+        position = tuple(round(float(v), 3) for v in item.PlanePositionSequence[0].ImagePositionPatient)
+        rebuilt[positions[position]] = frame
+    assert np.array_equal(rebuilt, mask)

@@ -12,6 +12,7 @@ import imageio.v2 as imageio
 import numpy as np
 import open3d as o3d
 import pandas as pd
+import pydicom
 import pytest
 import SimpleITK as sitk
 import torch
@@ -370,7 +371,10 @@ def test_predict_mode_reads_a_dicom_series_and_writes_its_mask_on_the_series_gri
         "data": {"source": "folder", "path": str(tmp_path / "export")},
         "predict": {"checkpoint": "models/la_unet.pt"},
     }
-    run_snakemake(tmp_path, "results/masks/TEST01_study1_series3.nii.gz", config=config)
+    seg_path = tmp_path / "results/dicom_seg/TEST01_study1_series3.dcm"
+    run_snakemake(tmp_path, "results/masks/TEST01_study1_series3.nii.gz", str(seg_path), config=config)
     mask, mask_geometry = read_volume(tmp_path / "results/masks/TEST01_study1_series3.nii.gz")
     assert mask_geometry.matches(geometry)
     assert dice(mask, truth) >= 0.85
+    assert pydicom.dcmread(seg_path).SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"  # Segmentation Storage
+    assert not list((tmp_path / "export").rglob("*.nii.gz")), "nothing may be written into the data folder"
