@@ -10,6 +10,7 @@ import torch
 
 from laseg.checkpoint import read_checkpoint
 from laseg.io import InputError, from_canonical
+from laseg.masks import dice
 from laseg.model import (
     ModelConfig,
     UNet2D,
@@ -75,20 +76,37 @@ def predict_canonical(
     scales: Sequence[float] = (1.0,),
     precision: str = "fp32",
     device: torch.device | None = None,
+    view_masks: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Left-atrium probability for every voxel of the stack, in its canonical (z, y, x) frame: the mean
     over the model's views, each view's network predicting its own slices, at a resolved precision
-    (model.select_precision), on the networks' device unless told."""
+    (model.select_precision), on the networks' device unless told. `view_masks`, when given, receives each
+    view's own mask (probability >= 0.5), for the quality score."""
     device = device or next(net.parameters()).device
     probability = np.zeros(stack.image.shape, np.float32)
     for view in config.views:
         image, _ = prepare_volume(stack, config, view)
         native_yx = in_view_order(stack.image.shape, view)[1:]
-        view_probability = resample_inplane(
-            predict_multiscale(net[view], config, image, device, scales, precision, view), native_yx, "bilinear"
+        view_probability = from_view(
+            resample_inplane(
+                predict_multiscale(net[view], config, image, device, scales, precision, view), native_yx, "bilinear"
+            ),
+            view,
         )
-        probability += from_view(view_probability, view)
+        if view_masks is not None:
+            view_masks[view] = view_probability >= 0.5
+        probability += view_probability
     return np.clip(probability / len(config.views), 0.0, 1.0).astype(np.float32)
+
+
+def view_disagreement(view_masks: dict[str, np.ndarray]) -> float:
+    """The quality score: 1 - the mean Dice between the views' networks' masks. The networks see the scan
+    sliced differently, so where they disagree the segmentation is uncertain; NaN with a single view."""
+    views = list(view_masks)
+    pairs = [(a, b) for i, a in enumerate(views) for b in views[i + 1 :]]
+    if not pairs:
+        return float("nan")
+    return float(1.0 - np.mean([dice(view_masks[a], view_masks[b]) for a, b in pairs]))
 
 
 def predict_stack(
@@ -98,6 +116,8 @@ def predict_stack(
     scales: Sequence[float] = (1.0,),
     precision: str = "fp32",
     device: torch.device | None = None,
+    view_masks: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """`predict_canonical`, put back onto the source scan's voxel order: (z, y, x) as in the file."""
-    return from_canonical(predict_canonical(net, config, stack, scales, precision, device), stack.source_geometry)
+    probability = predict_canonical(net, config, stack, scales, precision, device, view_masks)
+    return from_canonical(probability, stack.source_geometry)

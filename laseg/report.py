@@ -94,6 +94,15 @@ def _number(value: object, digits: int) -> str:
     return f"{float(value):.{digits}f}"  # type: ignore[arg-type]
 
 
+def _review(flag: float, score: float) -> str:
+    """The QC flag: "review" where the views' networks disagree (qc.review_above), "ok" where not."""
+    if flag is None or math.isnan(flag):
+        return '<span class="na">–</span>'
+    label, colour = ("review", "#b45309") if flag == 1 else ("ok", "#15803d")
+    title = f"views' networks disagree by {score:.3f} (1 - their mean Dice)"
+    return f'<span class="grade" style="background:{colour}" title="{html.escape(title)}">{label}</span>'
+
+
 def _grade(grade: object) -> str:
     if not isinstance(grade, str) or not grade:
         return '<span class="na">–</span>'
@@ -118,6 +127,7 @@ def summary_table_html(content: ReportContent) -> str:
     header = [
         "patient",
         "role",
+        "review",
         "Dice",
         "IoU",
         "HD95 (mm)",
@@ -135,6 +145,7 @@ def summary_table_html(content: ReportContent) -> str:
         cells = [
             f'<a href="#patient-{html.escape(r.patient)}">{html.escape(r.patient)}</a>',
             html.escape(str(r.role)),
+            _review(getattr(r, "qc_flag", math.nan), getattr(r, "qc_score", math.nan)),
             _number(r.dice, 3),
             _number(r.iou, 3),
             _number(r.hd95_mm, 2),
@@ -167,6 +178,9 @@ def key_numbers_html(content: ReportContent) -> str:
             # Counted in the means above (Dice 0, HD95 the scan's diagonal), never left out.
             ("failed: empty prediction", str(int((scored["failed"] == 1).sum())) if "failed" in scored else "0"),
         ]
+    flagged = content.per_patient["qc_flag"] == 1 if "qc_flag" in content.per_patient else None
+    if flagged is not None:
+        cards.append(("flagged for review: views disagree", str(int(flagged.sum()))))
     if content.agreement and content.agreement.get("n"):
         a = content.agreement
         limits = "" if math.isnan(a["sd_ml"]) else f" (95% limits {a['loa_low_ml']:+.1f} to {a['loa_high_ml']:+.1f})"

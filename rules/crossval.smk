@@ -22,6 +22,7 @@ use rule predict as predict_fold with:
     output:
         probability="results/cv/fold_{fold}/predict/{patient}_probability.nii.gz",
         mask="results/cv/fold_{fold}/predict/{patient}_raw_mask.nii.gz",
+        qc="results/cv/fold_{fold}/predict/{patient}_qc.json",
     log:
         "logs/cv/predict_fold_{fold}/{patient}.log",
     benchmark:
@@ -41,6 +42,7 @@ use rule evaluate_case as evaluate_fold with:
     input:
         mask="results/cv/fold_{fold}/masks/{patient}.nii.gz",
         label=case_label,
+        qc="results/cv/fold_{fold}/predict/{patient}_qc.json",
     output:
         metrics="results/cv/fold_{fold}/metrics/{patient}.json",
     log:

@@ -5,6 +5,7 @@ rule evaluate_case:
     input:
         mask="results/masks/{patient}.nii.gz",
         label=case_label,
+        qc="results/predict/{patient}_qc.json",
     output:
         metrics="results/metrics/cases/{patient}.json",
     log:
@@ -13,6 +14,7 @@ rule evaluate_case:
         "../envs/laseg.yaml"
     params:
         code=code_of("evaluate_case"),
+        review_above=config["qc"]["review_above"],
     script:
         "../scripts/evaluate_case.py"
 

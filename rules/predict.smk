@@ -9,6 +9,7 @@ rule predict:
     output:
         probability="results/predict/{patient}_probability.nii.gz",
         mask="results/predict/{patient}_raw_mask.nii.gz",
+        qc="results/predict/{patient}_qc.json",
     log:
         "logs/predict/{patient}.log",
     benchmark:

@@ -257,3 +257,16 @@ def test_patient_tables_keep_ids_as_text(tmp_path):
     back = read_patient_table(tmp_path / "per_patient.csv")
     assert back["patient"].tolist() == ids
     assert np.isnan(back["dice"][1]) and back["dice"][0] == 0.9
+
+
+def test_the_quality_score_is_the_views_disagreement_and_flags_above_its_threshold():
+    from laseg.predict import view_disagreement
+
+    a = box((10, 10, 10), (2, 6), (2, 6), (2, 6))
+    b = box((10, 10, 10), (2, 6), (2, 6), (4, 8))
+    assert view_disagreement({"axial": a, "coronal": a}) == 0.0
+    assert view_disagreement({"axial": a, "coronal": b}) == pytest.approx(0.5)
+    assert math.isnan(view_disagreement({"axial": a}))
+    assert metrics.quality_flag({"view_disagreement": 0.2}, 0.1) == {"qc_score": 0.2, "qc_flag": 1.0}
+    assert metrics.quality_flag({"view_disagreement": 0.05}, 0.1)["qc_flag"] == 0.0
+    assert math.isnan(metrics.quality_flag({"view_disagreement": math.nan}, 0.1)["qc_flag"])

@@ -41,6 +41,8 @@ def per_patient_table() -> pd.DataFrame:
             "volume_pred_ml": [70.0, 95.0, 120.0],
             "volume_true_ml": [66.0, 101.0, math.nan],
             "failed": [0, 0, math.nan],
+            "qc_score": [0.02, 0.21, 0.05],
+            "qc_flag": [0.0, 1.0, 0.0],
         }
     )
 
@@ -109,6 +111,14 @@ def test_failed_cases_are_counted_on_the_page():
     assert '<div class="value">1</div><div class="label">failed: empty prediction' in report_html(
         content(per_patient=table)
     )
+
+
+def test_cases_whose_views_disagree_are_flagged_for_review():
+    page = report_html(content())
+    table = page.split('id="summary-table"', 1)[1].split("</table>", 1)[0]
+    first, second, unlabelled = table.split("<tbody>", 1)[1].split("</tr>")[:-1]
+    assert ">ok<" in first and ">review<" in second and "disagree by 0.210" in second and ">ok<" in unlabelled
+    assert '<div class="value">1</div><div class="label">flagged for review: views disagree' in page
 
 
 def test_checkpoint_facts_leave_out_the_weights_and_refuse_garbage(tmp_path):
