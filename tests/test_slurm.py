@@ -61,7 +61,7 @@ CONFIG = {
     "synthetic": {"n_patients": 4, "shape_zyx": [64, 112, 112]},
     "split": {"test": [TEST_PATIENT]},
     "train": {
-        "max_epochs": 2,
+        "max_epochs": 4,  # the cancel lands after the first epoch, with three to go
         "iterations_per_epoch": 5,
         "batch_size": 8,
         "patch_px": 64,
@@ -277,11 +277,12 @@ def _squeue() -> list[dict[str, str]]:
 
 
 def _snapshot(workdir: Path) -> dict[str, int]:
+    """Every result file and its mtime; the train job's resume state is its working file, not a result."""
     return {
         str(p.relative_to(workdir)): p.stat().st_mtime_ns
         for folder in ("results", "resources")
         for p in (workdir / folder).rglob("*")
-        if p.is_file()
+        if p.is_file() and not p.name.endswith(".resume")
     }
 
 
@@ -294,11 +295,12 @@ def _slurm_logs(workdir: Path) -> dict[str, list[Path]]:
 
 
 def _cancel_train_once_running(first: subprocess.Popen, workdir: Path) -> str | None:
-    """scancel the train job as soon as SLURM runs it and its script has begun; its SLURM id, or None."""
+    """scancel the train job mid-training, once its first epoch is done (and saved); its SLURM id, or None."""
     deadline = time.monotonic() + 240
+    log = workdir / "logs" / "train.log"
     while first.poll() is None and time.monotonic() < deadline:
         train = [j for j in _squeue() if j["comment"] == "rule_train" and j["state"] == "RUNNING"]
-        if train and (workdir / "logs" / "train.log").exists():  # the train script is under way
+        if train and log.exists() and "axial: [" in log.read_text():
             subprocess.run(["scancel", train[0]["id"]], check=True)
             return train[0]["id"]
         time.sleep(0.2)
@@ -422,6 +424,10 @@ def test_cancelled_train_job_reruns_without_redoing_finished_jobs(runs):
     for rule in ("synthesize_case", "slice_case"):
         assert set(logs[rule]) == runs.logs_after_cancel[rule]
     assert len(logs["train"]) == 2 and len(runs.logs_after_cancel["train"]) == 1
+    # The second train job went on from the first one's last finished epoch (and ends with the same weights as
+    # the uninterrupted local run: test_slurm_results_equal_the_local_run).
+    train_log = (runs.slurm / "logs" / "train.log").read_text()
+    assert "resuming axial from epoch" in train_log or "resuming: axial network already trained" in train_log
 
 
 @slurm
