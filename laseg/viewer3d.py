@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from laseg.colours import PREDICTION_RGB, REFERENCE_RGB  # noqa: F401 (the viewer's surface colours)
 from laseg.io import atomic_path
 from laseg.mesh import SurfaceMesh, face_normals
 
-PREDICTION_RGB = (0.1, 0.8, 0.2)
-REFERENCE_RGB = (0.9, 0.1, 0.1)
 MAX_WEBGL1_VERTICES = 65535  # Uint16 element indices: WebGL 1 without extensions
 
 

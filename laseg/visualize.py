@@ -9,13 +9,16 @@ import imageio.v2 as imageio
 import numpy as np
 from scipy import ndimage
 
+from laseg.colours import PREDICTION_RGB as PREDICTION_FLOAT_RGB
+from laseg.colours import REFERENCE_RGB, rgb8
+from laseg.colours import TEXT_RGB as TEXT_FLOAT_RGB
 from laseg.io import Geometry, atomic_path, canonical_spacing_zyx_mm, to_canonical
 from laseg.masks import per_slice_dice
 
 # Colours of RGB frames (cv2 draws whatever channel order the array has; ours is RGB).
-TRUTH_RGB = (255, 0, 0)
-PREDICTION_RGB = (0, 255, 0)
-TEXT_RGB = (255, 255, 255)
+TRUTH_RGB = rgb8(REFERENCE_RGB)
+PREDICTION_RGB = rgb8(PREDICTION_FLOAT_RGB)
+TEXT_RGB = rgb8(TEXT_FLOAT_RGB)
 
 FACE_NEIGHBOURS = ndimage.generate_binary_structure(3, 1)
 

@@ -12,6 +12,7 @@ sys.path.insert(0, workflow.basedir)  # the laseg package sits beside the Snakef
 from laseg.clinical import check_grade_limits, patients_tsv_in_use
 from laseg.cohort import Case, discover_cases, kfold_splits, split_patients
 from laseg.code import code_digest
+from laseg.colours import PREDICTION_RGB, REFERENCE_RGB
 from laseg.config import config_problems
 from laseg.resources import predict_memory_mb, train_memory_mb
 from laseg.plan import explicit_settings, planned_test_time_scales, training_cap_minutes

@@ -32,25 +32,21 @@ rule point_cloud_prediction:
         "../envs/laseg.yaml"
     params:
         code=code_of("point_cloud"),
-        rgb=(0.1, 0.8, 0.2),
+        rgb=PREDICTION_RGB,
     script:
         "../scripts/point_cloud.py"
 
 
-rule point_cloud_truth:
+use rule point_cloud_prediction as point_cloud_truth with:
     input:
         mask=required_label,
     output:
         cloud="results/pointclouds/{patient}_true.ply",
     log:
         "logs/point_cloud/{patient}_true.log",
-    conda:
-        "../envs/laseg.yaml"
     params:
         code=code_of("point_cloud"),
-        rgb=(0.9, 0.1, 0.1),
-    script:
-        "../scripts/point_cloud.py"
+        rgb=REFERENCE_RGB,
 
 
 rule montage:
@@ -84,12 +80,12 @@ rule surface_mesh_prediction:
     params:
         code=code_of("surface_mesh"),
         smoothing_iterations=config["mesh"]["smoothing_iterations"],
-        rgb=(0.1, 0.8, 0.2),
+        rgb=PREDICTION_RGB,
     script:
         "../scripts/surface_mesh.py"
 
 
-rule surface_mesh_truth:
+use rule surface_mesh_prediction as surface_mesh_truth with:
     input:
         mask=required_label,
     output:
@@ -97,14 +93,10 @@ rule surface_mesh_truth:
         stl="results/meshes/{patient}_true.stl",
     log:
         "logs/surface_mesh/{patient}_true.log",
-    conda:
-        "../envs/laseg.yaml"
     params:
         code=code_of("surface_mesh"),
         smoothing_iterations=config["mesh"]["smoothing_iterations"],
-        rgb=(0.9, 0.1, 0.1),
-    script:
-        "../scripts/surface_mesh.py"
+        rgb=REFERENCE_RGB,
 
 
 rule viewer3d:

