@@ -56,7 +56,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 (autocast); auto: bf16 on CUDA and on CPUs with AMX
-    threads: int = 0  # 0: leave torch's default
+    threads: int = 2  # CPU threads, as config train.threads (0: leave torch's default)
     # Per view, from the plan: the (rows, columns) training crop and the batch size that keeps pixels per iteration fixed.
     view_patch_px: dict[str, list[int]] | None = None
     view_batch_size: dict[str, int] | None = None
