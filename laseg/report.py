@@ -13,12 +13,15 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
 import pandas as pd
 import yaml
+from markupsafe import Markup
 
 from laseg.clinical import GRADES, MRI_VERSUS_ECHO_NOTE
 from laseg.io import atomic_path
 from laseg.metrics import scored_rows
+from laseg.templating import template_text
 
 REPORTED_PACKAGES = (
     "laseg",
@@ -100,7 +103,7 @@ def _review(flag: float, score: float) -> str:
         return '<span class="na">–</span>'
     label, colour = ("review", "#b45309") if flag == 1 else ("ok", "#15803d")
     title = f"views' networks disagree by {score:.3f} (1 - their mean Dice)"
-    return f'<span class="grade" style="background:{colour}" title="{html.escape(title)}">{label}</span>'
+    return f'<span class="review" style="background:{colour}" title="{html.escape(title)}">{label}</span>'
 
 
 def _grade(grade: object) -> str:
@@ -323,97 +326,30 @@ def report_html(content: ReportContent) -> str:
     source = "built-in synthetic cohort" if data.get("source") == "synthetic" else f"folder {data.get('path')}"
     config_yaml = yaml.safe_dump(content.config, sort_keys=False, default_flow_style=None, width=100)
     nav = ["summary", "figures", "patients", "configuration", "software"]
-    return REPORT_TEMPLATE.format(
-        generated=html.escape(content.generated),
-        source=html.escape(source),
-        nav="".join(f'<a href="#{n}">{n}</a>' for n in nav),
-        key_numbers=key_numbers_html(content),
-        summary_table=summary_table_html(content),
-        limits=html.escape(grade_limits_html(content.grade_limits_ml_m2)),
-        echo_note=html.escape(MRI_VERSUS_ECHO_NOTE),
-        figures=figures or "<p>No cohort figures in this run (no labelled test patients and no training).</p>",
-        cv=cv,
-        patients=patients,
-        model=model_html(content) + plan_html(content),
-        config_yaml=html.escape(config_yaml),
-        versions=versions_html(content),
+    # The page is a jinja2 template with autoescape: text goes in escaped, the fragments built above as Markup.
+    return _report_template().render(
+        style=Markup(template_text("report.css")),
+        generated=content.generated,
+        source=source,
+        nav=Markup("".join(f'<a href="#{n}">{n}</a>' for n in nav)),
+        key_numbers=Markup(key_numbers_html(content)),
+        summary_table=Markup(summary_table_html(content)),
+        limits=grade_limits_html(content.grade_limits_ml_m2),
+        echo_note=MRI_VERSUS_ECHO_NOTE,
+        figures=Markup(figures or "<p>No cohort figures in this run (no labelled test patients and no training).</p>"),
+        cv=Markup(cv),
+        patients=Markup(patients),
+        model=Markup(model_html(content) + plan_html(content)),
+        config_yaml=config_yaml,
+        versions=Markup(versions_html(content)),
     )
+
+
+def _report_template() -> jinja2.Template:
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return environment.from_string(template_text("report.html.j2"))
 
 
 def write_report(content: ReportContent, path: str | os.PathLike) -> None:
     with atomic_path(path, suffix=".html") as tmp:
         tmp.write_text(report_html(content), encoding="utf-8")
-
-
-REPORT_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Left-atrium segmentation report</title>
-<style>
-  body {{ font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2127; background: #f6f7f9; margin: 0; }}
-  header {{ background: #16324f; color: #fff; padding: 18px 32px 12px; }}
-  header h1 {{ margin: 0 0 4px; font-size: 24px; }}
-  header .meta {{ color: #c9d6e3; font-size: 14px; }}
-  nav {{ margin-top: 10px; }}
-  nav a {{ color: #fff; margin-right: 18px; text-decoration: none; border-bottom: 1px solid #7fa3c7; }}
-  main {{ padding: 8px 32px 40px; max-width: 1500px; }}
-  h2 {{ border-bottom: 2px solid #16324f; padding-bottom: 3px; margin-top: 34px; }}
-  h3 small {{ font-weight: normal; color: #555; font-size: 14px; }}
-  .cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin: 14px 0; }}
-  .card {{ background: #fff; border: 1px solid #dde1e6; border-radius: 8px; padding: 10px 16px; min-width: 170px; }}
-  .card .value {{ font-size: 21px; font-weight: 600; color: #16324f; }}
-  .card .label {{ font-size: 13px; color: #555; }}
-  .scroll {{ overflow-x: auto; }}
-  table.data {{ border-collapse: collapse; background: #fff; font-size: 14px; margin: 8px 0; }}
-  table.data th, table.data td {{ border: 1px solid #dde1e6; padding: 4px 9px; text-align: right; }}
-  table.data th {{ background: #eef1f5; text-align: center; font-weight: 600; }}
-  table.data td:first-child, table.data td:nth-child(2), #versions td {{ text-align: left; }}
-  .na {{ color: #999; }}
-  .warn {{ color: #b3261e; }}
-  #plan-table td {{ text-align: left; }}
-  .grade {{ color: #fff; border-radius: 4px; padding: 1px 7px; font-size: 13px; }}
-  .note {{ background: #fff8e1; border-left: 4px solid #f9a825; padding: 8px 12px; max-width: 1000px; }}
-  .figures, .media {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}
-  figure {{ background: #fff; border: 1px solid #dde1e6; border-radius: 8px; padding: 8px; margin: 0; max-width: 100%; }}
-  figure img {{ display: block; max-width: 100%; height: auto; }}
-  .figures figure img {{ max-height: 480px; }}
-  .media figure img {{ max-height: 560px; }}
-  .media figure.wide img {{ max-height: 760px; }}
-  figure video {{ display: block; max-width: 512px; width: 100%; background: #000; }}
-  figcaption {{ font-size: 13px; color: #444; margin-top: 4px; max-width: 640px; }}
-  a.button {{ display: inline-block; background: #16324f; color: #fff; border-radius: 4px; padding: 1px 8px; text-decoration: none; }}
-  section.patient {{ border-top: 1px solid #dde1e6; padding-top: 4px; }}
-  pre {{ background: #fff; border: 1px solid #dde1e6; padding: 10px; overflow-x: auto; font-size: 13px; }}
-</style>
-</head>
-<body>
-<header>
-  <h1>Left-atrium segmentation report</h1>
-  <div class="meta">generated {generated} · data: {source}</div>
-  <nav>{nav}</nav>
-</header>
-<main>
-<h2 id="summary">Summary</h2>
-{key_numbers}
-<div class="scroll">{summary_table}</div>
-<p class="note"><b>LA volume index (LAVI)</b> = LA volume / body surface area (Mosteller), from the height and weight in
-patients.tsv; patients without a row there have no LAVI. Grades: {limits}. {echo_note}</p>
-<p>Volumes are voxel counts times the voxel volume from each scan's header spacing. Dice, IoU, HD95 and ASSD
-(medpy 0.5 conventions) only for patients with an expert label; a failed case (empty prediction) counts with
-Dice 0 and the scan's diagonal as HD95 and ASSD.</p>
-<h2 id="figures">Figures</h2>
-<div class="figures">{figures}</div>
-{cv}
-<h2 id="patients">Patients</h2>
-{patients}
-<h2 id="configuration">Configuration</h2>
-{model}
-<pre id="config">{config_yaml}</pre>
-<h2 id="software">Software</h2>
-{versions}
-</main>
-</body>
-</html>
-"""
