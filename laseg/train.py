@@ -280,8 +280,7 @@ def train_model(
             per_network = replace(settings, budget_minutes=budget)
 
             def save_epoch(state: dict, view: str = view) -> None:
-                if resume_path is not None:
-                    write_resume_state(resume_path, job, finished, view, state, time.perf_counter() - started)
+                write_resume_state(resume_path, job, finished, view, state, time.perf_counter() - started)
 
             # One view at a time: a view's prepared volumes are freed before the next view's are made.
             prepared = prepared_volumes(stacks, config, view, settings.soft_labels)
@@ -294,7 +293,7 @@ def train_model(
                 lambda line, view=view: log(f"{view}: {line}"),
                 view,
                 resume=current,
-                save_epoch=save_epoch,
+                save_epoch=save_epoch if resume_path is not None else None,
             )
             del prepared
             finished[view] = {"state_dict": state_dict, "history": view_history, "best_epoch": best_epoch}
