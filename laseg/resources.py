@@ -13,8 +13,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-RUNTIME_MB = 1200  # Python with torch, SimpleITK, numpy and scipy loaded, before any data
-TRAINING_STATE_MB = 400  # two small U-Nets, AdamW state, a batch and its activations
+# Calibrated on bench/memory_bound.py (MSD Task02, 4-20 training cases: peak RSS 969-1239 MB against requests of
+# 1.4-1.8x that) and predict jobs' peak RSS (at most 902 MB on MSD scans of 110 x 256 x 256).
+RUNTIME_MB = 800  # Python with torch, SimpleITK, numpy and scipy loaded, before any data
+TRAINING_STATE_MB = 300  # two small U-Nets, AdamW state, a batch and its activations
 # Training: a full scan being prepared (float32 image, uint8 label, a view transposed, resampling buffers) ...
 BYTES_PER_SOURCE_VOXEL_TRAIN = 17
 # ... and every training scan at the network grid, one view at a time (float32 image and target, bool mask).
