@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REAL_DATA, requires_real_data, run_snakemake
+from conftest import REAL_DATA, REPO, requires_real_data, run_snakemake
 
 from laseg.io import Geometry, read_image, read_volume
 
@@ -58,3 +59,34 @@ def test_short_training_already_finds_the_atrium(real_run):
     # (Xeon with AMX), 0.844 with one axial network in fp32 (AMD EPYC). A regression guard.
     assert row["dice"] > 0.78, row.to_dict()
     assert 0.5 < row["volume_pred_ml"] / row["volume_true_ml"] < 2.0
+
+
+def test_make_predict_reads_a_dicom_series_and_a_nifti_and_writes_masks_and_a_dicom_seg(tmp_path):
+    """Issue 15's check: la_007 (held out of the shipped model) exported as a DICOM series three folders deep,
+    beside one NIfTI scan; `make predict` segments both with the shipped model, no training."""
+    import pydicom
+    from dicom_series import write_series
+
+    from laseg.masks import dice
+
+    image, geometry = read_volume(REAL_DATA / "imagesTr" / f"{HELD_OUT}.nii.gz")
+    truth, _ = read_volume(REAL_DATA / "labelsTr" / f"{HELD_OUT}.nii.gz")
+    scans = tmp_path / "scans"
+    write_series(
+        scans / "PAT007" / "study" / "bright_blood", image, geometry.spacing_mm, geometry.origin_mm, geometry.direction
+    )
+    (scans / "la_016.nii.gz").symlink_to(REAL_DATA / "imagesTr" / "la_016.nii.gz")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        ["make", "-C", str(REPO), "predict", f"IN={scans}", f"OUT={out}", "CORES=2"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    masks = sorted(p.name for p in (out / "results/masks").glob("*.nii.gz"))
+    assert masks == ["PAT007_study_bright_blood.nii.gz", "la_016.nii.gz"], masks
+    mask, mask_geometry = read_volume(out / "results/masks/PAT007_study_bright_blood.nii.gz")
+    assert mask_geometry.matches(geometry)
+    assert dice(mask, truth) >= 0.85
+    segs = list((out / "results/dicom_seg").glob("*.dcm"))
+    assert len(segs) == 1 and pydicom.dcmread(segs[0]).SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
+    assert sorted(p.name for p in scans.rglob("*") if p.is_file() and not p.name.endswith(".dcm")) == ["la_016.nii.gz"]
