@@ -1,7 +1,7 @@
 """Train the shipped model (models/la_unet.pt) on every labelled case of both real datasets in ../shared/data,
 with this workflow's own rules and the default plan, and write its model card facts.
 
-    .venv/bin/python bench/train_shipped_model.py          # about 15 min on 2 CPU cores (the plan's cap)
+    .venv/bin/python bench/train_shipped_model.py          # about 20 min on 2 CPU cores
 
 The two datasets become one MSD-layout folder of links (bench/work/shipped/data: ids are unique across them),
 the workflow trains on all of it but la_007 (held out for checks on an unseen case; the cross-validation figures
@@ -30,23 +30,27 @@ SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 
 def combined_dataset(target: Path) -> Path:
-    """One MSD-layout folder of links to every labelled case of DATASETS."""
-    if target.exists():
-        shutil.rmtree(target)
-    (target / "imagesTr").mkdir(parents=True)
-    (target / "labelsTr").mkdir()
+    """One MSD-layout folder of links to every labelled case of DATASETS; links already there are kept (a new
+    link would look like a new scan to Snakemake and re-slice it)."""
+    (target / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (target / "labelsTr").mkdir(exist_ok=True)
     training = []
     for name in DATASETS:
         for case in discover_cases(SHARED_DATA / name):
             if case.label is None:
                 continue
             for kind, source in (("imagesTr", case.image), ("labelsTr", case.label)):
-                (target / kind / f"{case.patient}.nii.gz").symlink_to(source.resolve())
+                link = target / kind / f"{case.patient}.nii.gz"
+                if not (link.is_symlink() and link.resolve() == source.resolve()):
+                    link.unlink(missing_ok=True)
+                    link.symlink_to(source.resolve())
             training.append(
                 {"image": f"./imagesTr/{case.patient}.nii.gz", "label": f"./labelsTr/{case.patient}.nii.gz"}
             )
     dataset = {"name": "laseg shipped model: " + " + ".join(DATASETS), "training": training, "test": []}
-    (target / "dataset.json").write_text(json.dumps(dataset, indent=2))
+    text = json.dumps(dataset, indent=2)
+    if not (target / "dataset.json").is_file() or (target / "dataset.json").read_text() != text:
+        (target / "dataset.json").write_text(text)
     return target
 
 
@@ -54,7 +58,13 @@ def main() -> None:
     work = REPO / "bench" / "work" / "shipped"
     data = combined_dataset(work / "data")
     # la_007 stays out: a case the shipped model has never seen, for checks such as the DICOM round trip.
-    config = {"data": {"source": "folder", "path": str(data)}, "split": {"test": [HELD_OUT]}}
+    # The default preset caps training at 1500 iterations per network, 25 per case for these 59: measured on
+    # la_007, that model scored Dice 0.74. This one trains 100 epochs x 40 (about 20 min on 2 cores).
+    config = {
+        "data": {"source": "folder", "path": str(data)},
+        "split": {"test": [HELD_OUT]},
+        "train": {"max_epochs": 100, "budget_minutes": 45},
+    }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     command = [str(REPO / ".venv/bin/snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(work)]
     command += ["--configfile", str(work / "config.yaml"), "--cores", "2", "results/model/model.pt"]

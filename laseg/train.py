@@ -592,19 +592,27 @@ def write_history(history: list[dict], csv_path: str | Path, png_path: str | Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_dice) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    # Without validation patients there is no validation curve to draw: the loss panel alone, and its title
+    # says that the last epoch was kept.
+    validated = any(not math.isnan(h["val_dice"]) for h in history)
+    fig, axes = plt.subplots(
+        1, 2 if validated else 1, figsize=(10, 4) if validated else (6, 4), constrained_layout=True
+    )
+    ax_loss, ax_dice = (axes[0], axes[1]) if validated else (axes, None)
     for view in dict.fromkeys(h["view"] for h in history):
         rows = [h for h in history if h["view"] == view]
         epochs = [h["epoch"] for h in rows]
         ax_loss.plot(epochs, [h["train_loss"] for h in rows], label=f"{view} network")
-        ax_dice.plot(epochs, [h["val_dice"] for h in rows], marker="o", markersize=3, label=f"{view} network")
-    ax_loss.set(xlabel="epoch", ylabel="training loss (BCE + Dice)", title="Training loss")
+        if ax_dice is not None:
+            ax_dice.plot(epochs, [h["val_dice"] for h in rows], marker="o", markersize=3, label=f"{view} network")
+    loss_title = "Training loss" if validated else "Training loss (no validation patients: last epoch kept)"
+    ax_loss.set(xlabel="epoch", ylabel="training loss (BCE + Dice)", title=loss_title)
     ax_loss.legend()
-    validated = any(not math.isnan(h["val_dice"]) for h in history)
-    title = "Validation Dice" if validated else "Validation Dice: none (no validation patients; last epoch kept)"
-    ax_dice.set(xlabel="epoch", ylabel="validation Dice", title=title, ylim=(0, 1))
+    if ax_dice is not None:
+        ax_dice.set(xlabel="epoch", ylabel="validation Dice", title="Validation Dice", ylim=(0, 1))
     for ax in (ax_loss, ax_dice):
-        ax.grid(alpha=0.3)
+        if ax is not None:
+            ax.grid(alpha=0.3)
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)

@@ -6,7 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import scheduled_jobs
+import torch
+from conftest import run_snakemake, scheduled_jobs
 
 from laseg.metrics import cross_validation_tables
 
@@ -43,3 +44,20 @@ def test_cv_dag_trains_each_fold_as_its_own_job(tmp_path):
     jobs = scheduled_jobs(tmp_path, config={"synthetic": {"n_patients": 6}, "cv": {"folds": 3}})
     assert jobs["train_fold"] == 3 and jobs["predict_fold"] == 6 and jobs["evaluate_fold"] == 6
     assert jobs["aggregate_cv"] == 1 and jobs["train"] == 1
+
+
+@pytest.mark.workflow
+def test_cross_validation_runs_end_to_end_and_no_fold_trains_on_its_validation_patients(tmp_path):
+    config = {
+        "synthetic": {"n_patients": 4, "shape_zyx": [40, 80, 80]},
+        "cv": {"folds": 2},
+        "train": {"max_epochs": 2, "iterations_per_epoch": 4, "patch_px": 32, "budget_minutes": 20.0},
+    }
+    run_snakemake(tmp_path, "results/cv/per_fold.csv", "results/cv/per_case.csv", config=config)
+    per_fold = pd.read_csv(tmp_path / "results/cv/per_fold.csv", dtype={"fold": str})
+    assert list(per_fold["fold"]) == ["0", "1", "mean"] and per_fold["dice"].notna().all()
+    per_case = pd.read_csv(tmp_path / "results/cv/per_case.csv", dtype={"patient": str})
+    assert sorted(per_case["patient"]) == [f"syn_{i:03d}" for i in range(4)]  # every patient validated once
+    for fold, cases in per_case.groupby("fold"):
+        checkpoint = torch.load(tmp_path / f"results/cv/fold_{fold}/model.pt", map_location="cpu", weights_only=True)
+        assert not set(checkpoint["train_patients"]) & set(cases["patient"]), fold

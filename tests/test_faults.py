@@ -86,9 +86,13 @@ def test_killed_and_full_disk_runs_finish_on_rerun_without_redoing_work(tmp_path
     assert checkpoint["training_amount"]["epochs_run"] == {"axial": EPOCHS, "coronal": EPOCHS}
     assert not state.exists(), "the resume state outlived the finished job"
 
-    # 2. Killed while predicting: the rerun neither retrains nor leaves a partial file.
+    # 2. Killed while predicting: the rerun neither retrains nor leaves a partial file ...
     kill_when(tmp_path, "logs/predict/syn_003.log", "", start_snakemake(tmp_path))
     run_snakemake(tmp_path, "--unlock", config=CONFIG)
+    # ... and while drawing the overlay video (ffmpeg included).
+    kill_when(tmp_path, "logs/overlay_video/syn_003.log", "", start_snakemake(tmp_path, "--rerun-incomplete"))
+    run_snakemake(tmp_path, "--unlock", config=CONFIG)
+    assert not half_written(tmp_path), half_written(tmp_path)
 
     # 3. A full disk (files limited to 64 KiB): jobs fail with a clear error, nothing half-written stays.
     limited = start_snakemake(tmp_path, "--keep-going", "--rerun-incomplete", file_size_kib=64, capture=True)

@@ -92,7 +92,8 @@ def test_index_to_world_matches_simpleitk():
 
 
 def test_mask_touching_the_scan_edge_still_gives_a_closed_surface():
-    o3d = pytest.importorskip("open3d")
+    import open3d as o3d  # a hard dependency: imported, never skipped
+
     geometry = Geometry(size=(6, 5, 4), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0), direction=IDENTITY)
     mesh = surface_mesh(np.ones((4, 5, 6), dtype=np.uint8), geometry, smoothing_iterations=0)
     triangle_mesh = o3d.geometry.TriangleMesh(
@@ -120,7 +121,8 @@ def test_smoothed_surface_of_a_mask_cut_by_the_scan_edge_stays_inside_the_scan()
 
 
 def test_empty_mask_gives_an_empty_mesh_and_files_that_read_back(tmp_path):
-    o3d = pytest.importorskip("open3d")
+    import open3d as o3d  # a hard dependency: imported, never skipped
+
     geometry = Geometry(size=(5, 5, 5), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0), direction=IDENTITY)
     mesh = surface_mesh(np.zeros((5, 5, 5), dtype=np.uint8), geometry)
     assert mesh.n_triangles == 0 and enclosed_volume_mm3(mesh) == 0.0
@@ -132,7 +134,8 @@ def test_empty_mask_gives_an_empty_mesh_and_files_that_read_back(tmp_path):
 
 
 def test_ply_and_stl_round_trip_through_open3d_in_world_mm(tmp_path):
-    o3d = pytest.importorskip("open3d")
+    import open3d as o3d  # a hard dependency: imported, never skipped
+
     mask, geometry = sphere_case(radius_mm=10.0, direction=OBLIQUE)
     mesh = surface_mesh(mask, geometry)
     write_mesh_ply(mesh, (0.1, 0.8, 0.2), tmp_path / "la_pred.ply")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
@@ -12,10 +13,12 @@ import laseg.model
 import laseg.train
 from laseg.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from laseg.io import Geometry, InputError
+from laseg.masks import dice
 from laseg.model import (
     VIEW_AXES,
     ModelConfig,
     UNet2D,
+    ViewNetworks,
     context_stack,
     from_view,
     in_view_order,
@@ -27,9 +30,9 @@ from laseg.model import (
     select_precision,
     to_view,
 )
-from laseg.predict import load_model, predict_multiscale, predict_stack
+from laseg.predict import load_model, predict_canonical, predict_multiscale, predict_stack
 from laseg.slices import SliceStack
-from laseg.train import TrainSettings, augment_batch, bce_dice_loss, train_model
+from laseg.train import TrainSettings, augment_batch, bce_dice_loss, train_model, write_history
 
 
 def test_unet_keeps_the_slice_size():
@@ -106,6 +109,34 @@ def test_training_and_inference_return_a_probability_on_the_source_grid(tmp_path
     probability = predict_stack(net, loaded_config, stack)
     assert probability.shape == tuple(reversed(stack.source_geometry.size))
     assert probability.min() >= 0 and probability.max() <= 1
+
+
+def test_a_trained_model_finds_the_labelled_region():
+    config = ModelConfig(base_channels=8, depth=2, context_slices=1, inplane_spacing_mm=2.5, views=("axial",))
+    settings = TrainSettings(max_epochs=10, iterations_per_epoch=10, batch_size=4, patch_px=16, budget_minutes=30)
+    checkpoint, _ = train_model([tiny_stack()], config, settings, log=lambda line: None)
+    net = ViewNetworks(config)
+    net.load_state_dict(checkpoint["state_dict"])
+    stack = tiny_stack()
+    probability = predict_canonical(net.eval(), config, stack)
+    inside, outside = probability[stack.label == 1].mean(), probability[stack.label == 0].mean()
+    assert inside > 0.5 > outside and dice(probability >= 0.5, stack.label) > 0.6, (inside, outside)
+
+
+def test_the_best_epoch_is_the_validation_maximum_and_the_curve_shows_it(tmp_path):
+    config = ModelConfig(base_channels=4, depth=2, context_slices=1, inplane_spacing_mm=2.5, views=("axial", "coronal"))
+    settings = TrainSettings(max_epochs=4, iterations_per_epoch=3, batch_size=2, patch_px=16, validation_patients=1)
+    patients = [replace(tiny_stack(), patient=name) for name in ("a", "b", "c")]
+    checkpoint, history = train_model(patients, config, settings, log=lambda line: None)
+    assert checkpoint["validation_patients"] == ["c"] and checkpoint["train_patients"] == ["a", "b"]
+    for view in config.views:
+        curve = [h["val_dice"] for h in history if h["view"] == view]
+        assert checkpoint["best_epoch"][view] == 1 + int(np.argmax(curve))
+    write_history(history, tmp_path / "h.csv", tmp_path / "with.png")
+    write_history([{**h, "val_dice": float("nan")} for h in history], tmp_path / "h2.csv", tmp_path / "without.png")
+    # With validation: loss and Dice panels; without: the loss panel alone (no empty Dice plot).
+    width_with, width_without = (imageio.imread(tmp_path / f"{n}.png").shape[1] for n in ("with", "without"))
+    assert width_with == 1100 and width_without == 660
 
 
 def test_precision_auto_is_bf16_only_where_the_hardware_multiplies_bf16(monkeypatch):
