@@ -8,6 +8,7 @@ first read to the last write.
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import json
 import os
@@ -99,7 +100,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     target.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(target.suffixes) or ".tmp"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name.split('.')[0]}.", suffix=suffix, dir=target.parent)
+    # A writer killed by SIGKILL cannot remove its temporary file: the next write of the same target does.
+    prefix = f".{target.name}.tmp-"
+    for stale in target.parent.glob(f"{glob.escape(prefix)}*"):
+        stale.unlink(missing_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
