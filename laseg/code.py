@@ -14,7 +14,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 def _imported_modules(source_path: Path) -> set[str]:
     """laseg modules named by any import in a file (top-level or inside functions), e.g. {"laseg.train"}."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source_path.read_text(), filename=str(source_path))):
+    for node in ast.walk(ast.parse(source_path.read_bytes(), filename=str(source_path))):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
