@@ -12,7 +12,7 @@ from laseg.slices import load_checked_case
 from laseg.synthetic import synthesize_case, write_case
 
 MODEL = REPO / "models" / "la_unet.pt"
-SYNTHETIC_DICE_BOUND = 0.4  # measured 0.516 (seed 7): the synthetic cohort is not the real scans it learned from
+SYNTHETIC_DICE_BOUND = 0.55  # measured 0.665 (seed 7): the synthetic cohort is not the real scans it learned from
 
 
 def test_the_shipped_model_is_small_and_trained_on_both_real_datasets_but_la_007():
