@@ -223,6 +223,8 @@ def cross_validation_tables(case_json_paths: list[str], history_paths: list[str]
         fold = int(Path(path).parent.parent.name.removeprefix("fold_"))
         rows.append({"fold": fold, **json.loads(Path(path).read_text())})
     per_case = pd.DataFrame(rows).sort_values(["fold", "patient"]).reset_index(drop=True)
+    if "failed" not in per_case:  # case metrics written before failed cases were counted
+        per_case["failed"] = 0
     minutes = {int(Path(p).parent.name.removeprefix("fold_")): training_minutes(pd.read_csv(p)) for p in history_paths}
     per_fold = per_case.groupby("fold").agg(
         n_cases=("patient", "count"),

@@ -22,13 +22,14 @@ def run_snakemake(
     """Run the repo's Snakefile (or `snakefile`) with `workdir` as working directory and `config` as an
     extra configfile."""
     snakefile = snakefile or REPO / "Snakefile"
-    command = [str(SNAKEMAKE), "-s", str(snakefile), "--directory", str(workdir), "--cores", "2"]
+    command = [str(SNAKEMAKE), "-s", str(snakefile), "--directory", str(workdir), "--cores", "2", *args]
     if config is not None:
         config_path = workdir / "test_config.yaml"
         config_path.write_text(yaml.safe_dump(config))
+        # Last: --configfile takes every following word as a config file, targets included.
         command += ["--configfile", str(config_path)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run([*command, *args], cwd=workdir, capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env, check=False)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,20 @@ def write_series(
     skip_slices: tuple[int, ...] = (),
 ) -> list[Path]:
     """One file per slice of a (z, y, x) int16 array placed by `origin_xyz`, `spacing_xyz` and `direction`."""
+    # SimpleITK's DICOM writer (GDCM) switches the process to the C locale, which would make every later
+    # open() in the test session ASCII-only: the locale is put back afterwards.
+    saved_locale = locale.setlocale(locale.LC_ALL)
+    try:
+        return _write_series(folder, array_zyx, spacing_xyz, origin_xyz, direction, series_uid, series_number,
+                             modality, sop_class, image_type, skip_slices)  # fmt: skip
+    finally:
+        locale.setlocale(locale.LC_ALL, saved_locale)
+
+
+def _write_series(
+    folder, array_zyx, spacing_xyz, origin_xyz, direction, series_uid, series_number, modality, sop_class, image_type,
+    skip_slices,
+) -> list[Path]:  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     volume = sitk.GetImageFromArray(array_zyx.astype(np.int16))
     volume.SetSpacing(spacing_xyz)

@@ -30,8 +30,8 @@ EPOCHS = CONFIG["train"]["max_epochs"]
 def start_snakemake(
     workdir: Path, *targets: str, file_size_kib: int | None = None, capture: bool = False
 ) -> subprocess.Popen:
-    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
-    command += ["--configfile", str(workdir / "test_config.yaml"), *targets]
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *targets]
+    command += ["--configfile", str(workdir / "test_config.yaml")]  # last: it takes every following word
     if file_size_kib is not None:  # a full disk, as the jobs see it: writes past the limit fail (EFBIG)
         command = ["bash", "-c", f'ulimit -f {file_size_kib} && exec "$@"', "bash", *command]
     # Its own session: a kill reaches Snakemake and its jobs, nothing else.

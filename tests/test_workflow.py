@@ -339,6 +339,7 @@ def test_editing_a_module_reruns_exactly_the_jobs_that_run_it(finished_run, tmp_
     # A copy of the workflow whose laseg/postprocess.py is edited: the postprocess jobs and what follows
     # from their masks rerun; slicing, planning, training and prediction do not.
     workflow = tmp_path / "workflow"
+    workflow.mkdir()
     for part in ("Snakefile", "rules", "scripts", "laseg", "config", "envs"):
         copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy
         copy(REPO / part, workflow / part)
