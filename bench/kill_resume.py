@@ -59,7 +59,9 @@ def main() -> None:
         process = subprocess.Popen(command(workdir), start_new_session=True, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)  # fmt: skip
         log = workdir / "logs/train.log"
-        while not (log.is_file() and "coronal: [" in log.read_text() and " epoch   3 " in log.read_text()):
+        while not (log.is_file() and any(
+            line.startswith("coronal: [") and " epoch   3 " in line for line in log.read_text().splitlines()
+        )):  # fmt: skip
             if process.poll() is not None:
                 raise SystemExit("the run ended before the coronal network's epoch 4")
             time.sleep(0.2)
