@@ -28,12 +28,11 @@ sys.path.insert(0, str(REPO))
 
 from bench.result_files import write_result
 from laseg.cohort import discover_cases, kfold_splits
-from laseg.io import to_canonical
 from laseg.metrics import dice
 from laseg.model import select_precision
 from laseg.plan import planned_test_time_scales
 from laseg.postprocess import PostprocessSettings, postprocess_mask
-from laseg.predict import load_model, predict_stack
+from laseg.predict import load_model, predict_canonical
 from laseg.slices import load_slices
 
 
@@ -70,11 +69,8 @@ def main() -> None:
             )
             truth = stack.label.astype(bool)
             start = time.perf_counter()
-            # predict_stack answers in the file's voxel order; the stack's label is canonical.
-            probabilities = [
-                to_canonical(predict_stack(net, config, stack, scales, precision), stack.source_geometry)
-                for net, config, _ in nets
-            ]
+            # Canonical probabilities: the stack's label is canonical too.
+            probabilities = [predict_canonical(net, config, stack, scales, precision) for net, config, _ in nets]
             seconds = time.perf_counter() - start
             row = {"fold": fold, "patient": patient, "seconds": seconds}
             for name, probability in [*zip(members, probabilities), ("ensemble", np.mean(probabilities, axis=0))]:

@@ -109,15 +109,7 @@ def view_disagreement(view_masks: dict[str, np.ndarray]) -> float:
     return float(1.0 - np.mean([dice(view_masks[a], view_masks[b]) for a, b in pairs]))
 
 
-def predict_stack(
-    net: ViewNetworks,
-    config: ModelConfig,
-    stack: SliceStack,
-    scales: Sequence[float] = (1.0,),
-    precision: str = "fp32",
-    device: torch.device | None = None,
-    view_masks: dict[str, np.ndarray] | None = None,
-) -> np.ndarray:
-    """`predict_canonical`, put back onto the source scan's voxel order: (z, y, x) as in the file."""
-    probability = predict_canonical(net, config, stack, scales, precision, device, view_masks)
-    return from_canonical(probability, stack.source_geometry)
+def predict_stack(net: ViewNetworks, config: ModelConfig, stack: SliceStack, *args, **kwargs) -> np.ndarray:
+    """`predict_canonical` (same further arguments), put back onto the source scan's voxel order: (z, y, x) as
+    in the file."""
+    return from_canonical(predict_canonical(net, config, stack, *args, **kwargs), stack.source_geometry)
