@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import pickle
-import platform
 import resource
 import subprocess
 import sys
@@ -37,6 +36,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.result_files import cpu_name
 
 
 def _allow_missing_simpleitk() -> None:
@@ -94,6 +95,32 @@ def unpack(case: dict):
     return SliceStack(case["patient"], image, label, None, tuple(case["spacing_zyx_mm"]))  # type: ignore[arg-type]
 
 
+def recipe_plan(recipe: str, fingerprints: list[dict], budget: float | None) -> tuple[str, dict]:
+    """(preset name, plan) of a recipe: a preset, optionally with explicit config values and changed preset
+    constants, "+"-separated: "default+train.max_epochs=76", "default+preset.pixels_per_batch=32768"."""
+    import yaml
+
+    from laseg import plan as planning
+
+    explicit: dict = {"model": {}, "train": {}}
+    if budget is not None:
+        explicit["train"]["budget_minutes"] = budget
+    preset_name, *overrides = recipe.split("+")
+    preset_changes = {}
+    for override in overrides:
+        dotted, value = override.split("=", 1)
+        section, key = dotted.split(".", 1)
+        if section == "preset":
+            preset_changes[key] = yaml.safe_load(value)
+        else:
+            explicit[section][key] = yaml.safe_load(value)
+    if preset_changes:  # a variant preset under the recipe's own name, in this process only
+        planning.PRESETS[recipe] = replace(planning.PRESETS[preset_name], **preset_changes)
+        preset_name = recipe
+    plan = planning.make_plan(planning.cohort_fingerprint(fingerprints), explicit, preset_name)
+    return preset_name, plan
+
+
 def run_one(pack_path: Path, preset: str, fold: int, budget: float | None, out_dir: Path) -> None:
     """Plan, train, predict and score one fold with one preset; writes <preset>-fold<k>.json."""
     _allow_missing_simpleitk()
@@ -104,9 +131,9 @@ def run_one(pack_path: Path, preset: str, fold: int, budget: float | None, out_d
     from laseg.cohort import kfold_splits
     from laseg.metrics import evaluate_case
     from laseg.model import select_device, select_precision
-    from laseg.plan import cohort_fingerprint, make_plan, planned_test_time_scales, planned_training
+    from laseg.plan import planned_test_time_scales, planned_training
     from laseg.postprocess import PostprocessSettings, postprocess_mask
-    from laseg.predict import predict_canonical
+    from laseg.predict import predict_canonical, view_disagreement
     from laseg.train import train_model
 
     cv2.setNumThreads(1)
@@ -114,16 +141,7 @@ def run_one(pack_path: Path, preset: str, fold: int, budget: float | None, out_d
     packed = pickle.loads(pack_path.read_bytes())["cases"]
     by_id = {case["patient"]: case for case in packed}
     train_ids, test_ids = kfold_splits(sorted(by_id), 5)[fold]
-    explicit: dict = {"model": {}, "train": {}}
-    if budget is not None:
-        explicit["train"]["budget_minutes"] = budget
-    # A recipe is a preset, optionally with explicit config values: "default+train.max_epochs=76".
-    preset_name, *overrides = preset.split("+")
-    for override in overrides:
-        dotted, value = override.split("=", 1)
-        section, key = dotted.split(".", 1)
-        explicit[section][key] = yaml.safe_load(value)
-    plan = make_plan(cohort_fingerprint([by_id[p]["fingerprint"] for p in train_ids]), explicit, preset_name)
+    preset_name, plan = recipe_plan(preset, [by_id[p]["fingerprint"] for p in train_ids], budget)
     model_config, settings = planned_training(plan, config["model"], config["train"])
     settings = replace(settings, threads=1)
     log_path = out_dir / f"{preset}-fold{fold}.log"
@@ -144,16 +162,22 @@ def run_one(pack_path: Path, preset: str, fold: int, budget: float | None, out_d
         networks = networks.to(device).to(memory_format=torch.channels_last).eval()
         precision = select_precision(config["predict"]["precision"], device)
         post = PostprocessSettings(**config["postprocess"])
-        scales = planned_test_time_scales({**config, "plan": {"preset": preset_name}})
+        scales = planned_test_time_scales({**config, "plan": {"preset": preset_name}})  # the variant's own
         rows, predict_seconds = [], []
         for patient in test_ids:
             stack = unpack(by_id[patient])
             tic = time.perf_counter()
-            probability = predict_canonical(networks, model_config, stack, scales, precision, device)
+            view_masks: dict = {}
+            probability = predict_canonical(networks, model_config, stack, scales, precision, device, view_masks)
             mask = postprocess_mask(probability, stack.spacing_zyx_mm, post)
             predict_seconds.append(time.perf_counter() - tic)
-            rows.append(evaluate_case(patient, mask, stack.label, stack.spacing_zyx_mm))
-            log(f"{patient}: Dice {rows[-1]['dice']:.4f}, {predict_seconds[-1]:.1f} s")
+            rows.append(
+                {
+                    **evaluate_case(patient, mask, stack.label, stack.spacing_zyx_mm),
+                    "qc_score": view_disagreement(view_masks),
+                }
+            )
+            log(f"{patient}: Dice {rows[-1]['dice']:.4f}, QC {rows[-1]['qc_score']:.3f}, {predict_seconds[-1]:.1f} s")
     result = {
         "preset": preset,
         "fold": fold,
@@ -264,7 +288,7 @@ def run_all(
     if not results:
         raise SystemExit("no fold finished")
     gpu = next((r["gpu"] for r in results if r["gpu"]), "no GPU")
-    machine = f"{gpu}, torch {results[0]['torch']}, {results[0]['precision']}, host CPU {platform.processor() or platform.machine()} x{os.cpu_count()}"
+    machine = f"{gpu}, torch {results[0]['torch']}, {results[0]['precision']}, host CPU {cpu_name()} x{os.cpu_count()}"
     dataset = pickle.loads(pack_path.read_bytes())["dataset"]
     summary, markdown = summarise(results, dataset, budget, machine)
     stem = out_dir / f"gpu-cv-{dataset}"
