@@ -41,7 +41,7 @@ class Preset:
 
 
 PRESETS = {
-    "default": Preset("default", ("axial", "coronal"), 128, 75, 800, 1500, 16 * 64 * 64, 15.0, (1.0,)),
+    "default": Preset("default", ("axial", "coronal"), 128, 150, 800, 3000, 16 * 64 * 64, 15.0, (1.0,)),
     "full": Preset("full", ("axial", "coronal", "sagittal"), 192, 150, 2000, 6000, 16 * 96 * 96, 60.0, (1.0, 0.9, 1.1)),
 }
 MIN_ATRIUM_PX = 20  # the atrium's narrowest in-plane extent spans at least this many grid pixels
