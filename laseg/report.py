@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
 import importlib.metadata
 import json
 import math
@@ -91,25 +90,29 @@ def png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
-def _number(value: object, digits: int) -> str:
+def _number(value: object, digits: int) -> str | None:
+    """A number as the page shows it; None where there is none (the page shows a dash)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-        return '<span class="na">–</span>'
+        return None
     return f"{float(value):.{digits}f}"  # type: ignore[arg-type]
 
 
-def _review(flag: float, score: float) -> str:
+def _cell(kind: str, text: str | None, **more: str) -> dict:
+    return {"kind": kind, "text": text, **more}
+
+
+def _review(flag: float, score: float) -> dict:
     """The QC flag: "review" where the views' networks disagree (qc.review_above), "ok" where not."""
     if flag is None or math.isnan(flag):
-        return '<span class="na">–</span>'
+        return _cell("review", None)
     label, colour = ("review", "#b45309") if flag == 1 else ("ok", "#15803d")
-    title = f"views' networks disagree by {score:.3f} (1 - their mean Dice)"
-    return f'<span class="review" style="background:{colour}" title="{html.escape(title)}">{label}</span>'
+    return _cell("review", label, colour=colour, title=f"views' networks disagree by {score:.3f} (1 - their mean Dice)")
 
 
-def _grade(grade: object) -> str:
+def _grade(grade: object) -> dict:
     if not isinstance(grade, str) or not grade:
-        return '<span class="na">–</span>'
-    return f'<span class="grade" style="background:{GRADE_COLOURS.get(grade, "#555")}">{html.escape(grade)}</span>'
+        return _cell("grade", None)
+    return _cell("grade", grade, colour=GRADE_COLOURS.get(grade, "#555"))
 
 
 def _mean_sd(values: pd.Series, digits: int, unit: str = "") -> str:
@@ -120,7 +123,8 @@ def _mean_sd(values: pd.Series, digits: int, unit: str = "") -> str:
     return f"{finite.mean():.{digits}f}{sd}{unit}"
 
 
-def summary_table_html(content: ReportContent) -> str:
+def summary_table(content: ReportContent) -> dict:
+    """The per-patient table: {"header": [...], "rows": [[cell, ...], ...]}, a cell {"kind", "text", ...}."""
     merged = content.per_patient.merge(
         content.volumes[["patient", "bsa_m2", "lavi_pred_ml_m2", "grade_pred", "lavi_true_ml_m2", "grade_true"]],
         on="patient",
@@ -145,30 +149,23 @@ def summary_table_html(content: ReportContent) -> str:
         header += ["LAVI, reference (mL/m²)", "grade, reference"]
     rows = []
     for r in merged.sort_values("patient").itertuples(index=False):
+        numbers = [(r.dice, 3), (r.iou, 3), (r.hd95_mm, 2), (r.assd_mm, 2), (r.volume_pred_ml, 1)]
+        numbers += [(r.volume_true_ml, 1), (r.bsa_m2, 2), (r.lavi_pred_ml_m2, 1)]
         cells = [
-            f'<a href="#patient-{html.escape(r.patient)}">{html.escape(r.patient)}</a>',
-            html.escape(str(r.role)),
+            _cell("link", str(r.patient)),
+            _cell("text", str(r.role)),
             _review(getattr(r, "qc_flag", math.nan), getattr(r, "qc_score", math.nan)),
-            _number(r.dice, 3),
-            _number(r.iou, 3),
-            _number(r.hd95_mm, 2),
-            _number(r.assd_mm, 2),
-            _number(r.volume_pred_ml, 1),
-            _number(r.volume_true_ml, 1),
-            _number(r.bsa_m2, 2),
-            _number(r.lavi_pred_ml_m2, 1),
+            *(_cell("number", _number(value, digits)) for value, digits in numbers),
             _grade(r.grade_pred),
         ]
         if with_reference_lavi:
-            cells += [_number(r.lavi_true_ml_m2, 1), _grade(r.grade_true)]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    return (
-        f'<table class="data" id="summary-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-    )
+            cells += [_cell("number", _number(r.lavi_true_ml_m2, 1)), _grade(r.grade_true)]
+        rows.append(cells)
+    return {"header": header, "rows": rows}
 
 
-def key_numbers_html(content: ReportContent) -> str:
+def key_numbers(content: ReportContent) -> list[tuple[str, str]]:
+    """The summary's cards: (label, value)."""
     scored = scored_rows(content.per_patient).dropna(subset=["dice"])
     cards = [
         ("patients segmented", str(len(content.per_patient))),
@@ -190,14 +187,7 @@ def key_numbers_html(content: ReportContent) -> str:
         cards.append(("volume bias, predicted − reference", f"{a['bias_ml']:+.1f} mL{limits}"))
     with_lavi = content.volumes["lavi_pred_ml_m2"].notna().sum()
     cards.append(("patients with LAVI (patients.tsv)", str(int(with_lavi))))
-    return (
-        '<div class="cards">'
-        + "".join(
-            f'<div class="card"><div class="value">{html.escape(v)}</div><div class="label">{html.escape(k)}</div></div>'
-            for k, v in cards
-        )
-        + "</div>"
-    )
+    return cards
 
 
 def grade_limits_html(limits: dict[str, float]) -> str:
@@ -207,8 +197,8 @@ def grade_limits_html(limits: dict[str, float]) -> str:
     return ", ".join(bounds) + " mL/m²"
 
 
-def patient_section_html(media: PatientMedia, row: pd.Series | None) -> str:
-    title = html.escape(media.patient)
+def patient_section(media: PatientMedia, row: pd.Series | None) -> dict:
+    """One patient's heading facts and pictures (PNGs inlined as data URIs, videos and viewers linked)."""
     facts = []
     if row is not None:
         if not math.isnan(row["dice"]):
@@ -216,132 +206,101 @@ def patient_section_html(media: PatientMedia, row: pd.Series | None) -> str:
         facts.append(f"predicted LA volume {row['volume_pred_ml']:.1f} mL")
         if not math.isnan(row["volume_true_ml"]):
             facts.append(f"reference {row['volume_true_ml']:.1f} mL")
-    parts = [
-        f'<section class="patient" id="patient-{title}"><h3>{title} <small>({html.escape(media.role)}; {html.escape(", ".join(facts))})</small></h3><div class="media">'
-    ]
-    if media.montage is not None:
-        parts.append(
-            f'<figure class="wide"><img src="{png_data_uri(media.montage)}" alt="{title} montage"><figcaption>Axial slices through the atrium: prediction green, reference red.</figcaption></figure>'
-        )
-    if media.render is not None:
-        viewer = ""
-        if media.viewer_href:
-            href = html.escape(media.viewer_href)
-            viewer = (
-                f' <a class="button" href="{href}" target="_blank" rel="noopener">open the interactive 3D viewer</a>'
-            )
-        parts.append(
-            f'<figure><img src="{png_data_uri(media.render)}" alt="{title} 3D surfaces"><figcaption>LA surfaces in world mm (LPS), reference translucent.{viewer}</figcaption></figure>'
-        )
-    if media.video_href:
-        href = html.escape(media.video_href)
-        poster = f' poster="{html.escape(media.poster_href)}"' if media.poster_href else ""
-        parts.append(
-            f'<figure><video controls muted preload="metadata"{poster} src="{href}"></video><figcaption>Every axial slice with both contours (<a href="{href}">MP4</a>).</figcaption></figure>'
-        )
-    parts.append("</div></section>")
-    return "".join(parts)
+    return {
+        "patient": media.patient,
+        "role": media.role,
+        "facts": ", ".join(facts),
+        "montage_uri": png_data_uri(media.montage) if media.montage is not None else None,
+        "render_uri": png_data_uri(media.render) if media.render is not None else None,
+        "viewer_href": media.viewer_href,
+        "video_href": media.video_href,
+        "poster_href": media.poster_href,
+    }
 
 
-def versions_html(content: ReportContent) -> str:
+def software_rows(content: ReportContent) -> list[tuple[str, str, str]]:
+    """(package, version here, version the model was trained with)."""
     runtime = software_versions()
     trained = (content.model or {}).get("versions", {})
-    names = list(dict.fromkeys([*runtime, *trained]))
-    rows = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{html.escape(str(runtime.get(n, '–')))}</td><td>{html.escape(str(trained.get(n, '–')))}</td></tr>"
-        for n in names
-    )
-    return f'<table class="data" id="versions"><thead><tr><th>software</th><th>this report</th><th>training of the model</th></tr></thead><tbody>{rows}</tbody></table>'
+    return [(n, str(runtime.get(n, "–")), str(trained.get(n, "–"))) for n in dict.fromkeys([*runtime, *trained])]
 
 
-def model_html(content: ReportContent) -> str:
+def model_facts(content: ReportContent) -> dict | None:
     if not content.model:
-        return ""
+        return None
     m = content.model
-    origin = (
-        "trained in this run"
-        if content.trained_in_this_run
-        else f"given checkpoint <code>{html.escape(content.checkpoint_path)}</code>"
-    )
-    items = [
-        f"<li>model: {origin}, checkpoint format {html.escape(str(m.get('format')))}, trained on {html.escape(str(m.get('device', '?')))} ({html.escape(str(m.get('precision', 'fp32')))})</li>",
-        f"<li>architecture: <code>{html.escape(yaml.safe_dump(m.get('model_config', {}), default_flow_style=True, width=400).strip())}</code></li>",
-    ]
-    if m.get("train_patients"):
-        items.append(
-            f"<li>trained on {len(m['train_patients'])} patients, kept epoch {html.escape(_kept_epochs(m.get('best_epoch')))} chosen on {html.escape(', '.join(m.get('validation_patients', [])) or 'none (last epoch kept)')}</li>"
-        )
-    return "<ul>" + "".join(items) + "</ul>"
+    return {
+        "checkpoint_path": None if content.trained_in_this_run else content.checkpoint_path,
+        "format": str(m.get("format")),
+        "device": str(m.get("device", "?")),
+        "precision": str(m.get("precision", "fp32")),
+        "architecture": yaml.safe_dump(m.get("model_config", {}), default_flow_style=True, width=400).strip(),
+        "train_patients": len(m.get("train_patients") or []),
+        "kept_epochs": _kept_epochs(m.get("best_epoch")),
+        "validation": ", ".join(m.get("validation_patients", [])) or "none (last epoch kept)",
+    }
 
 
-def plan_html(content: ReportContent) -> str:
+def plan_facts(content: ReportContent) -> dict | None:
     """The plan the model was trained with (each setting, where it came from and why) and how much of its
-    training ran; empty for checkpoints that predate plans."""
+    training ran; None for checkpoints that predate plans."""
     m = content.model or {}
     plan, amount = m.get("plan"), m.get("training_amount")
     if not plan:
-        return ""
-    rows = "".join(
-        f"<tr><td>{html.escape(section)}.{html.escape(key)}</td><td><code>{html.escape(json.dumps(entry['value']))}</code></td>"
-        f"<td>{html.escape(entry['source'])}</td><td>{html.escape(entry['reason'])}</td></tr>"
+        return None
+    rows = [
+        {"setting": f"{section}.{key}", "value": json.dumps(entry["value"]), "source": entry["source"],
+         "reason": entry["reason"]}
         for section, entries in plan["settings"].items()
         for key, entry in entries.items()
-    )
-    done = ""
+    ]  # fmt: skip
+    done = None
     if amount:
-        runs = ", ".join(f"{view} {n}" for view, n in amount["epochs_run"].items())
-        verdict = (
-            f'<b class="warn">cut short by the {m.get("train_settings", {}).get("budget_minutes", "?")} min budget</b> (this CPU is slower than the plan assumes; raise train.budget_minutes or use a GPU)'
-            if amount["cut_short_by_budget"]
-            else "completed as planned"
-        )
-        done = (
-            f"<p id='training-amount'>Training: {amount['planned_epochs']} epochs x {amount['iterations_per_epoch']} iterations planned per network; "
-            f"epochs run: {html.escape(runs)} in {amount['minutes']:.1f} min: {verdict}.</p>"
-        )
-    return (
-        f"<h3 id='plan'>Plan <small>preset {html.escape(str(plan.get('preset')))}, from the fingerprint of "
-        f"{len(plan.get('fingerprint_cases', []))} training cases</small></h3>{done}"
-        f"<table class='data' id='plan-table'><thead><tr><th>setting</th><th>value</th><th>source</th><th>reason</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
+        done = {
+            "planned_epochs": amount["planned_epochs"],
+            "iterations_per_epoch": amount["iterations_per_epoch"],
+            "runs": ", ".join(f"{view} {n}" for view, n in amount["epochs_run"].items()),
+            "minutes": f"{amount['minutes']:.1f}",
+            "cut": bool(amount["cut_short_by_budget"]),
+            "budget": m.get("train_settings", {}).get("budget_minutes", "?"),
+        }
+    return {
+        "preset": str(plan.get("preset")),
+        "n_cases": len(plan.get("fingerprint_cases", [])),
+        "amount": done,
+        "rows": rows,
+    }
 
 
 def report_html(content: ReportContent) -> str:
     per_patient = content.per_patient.set_index("patient")
-    figures = "".join(
-        f'<figure><img src="{png_data_uri(path)}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
-        for caption, path in content.figures.items()
-    )
-    patients = "".join(
-        patient_section_html(m, per_patient.loc[m.patient] if m.patient in per_patient.index else None)
-        for m in content.patients
-    )
-    cv = ""
+    cv_table = None
     if content.cv_per_fold is not None and len(content.cv_per_fold):
-        cv = "<h2 id='cv'>Cross-validation</h2>" + content.cv_per_fold.to_html(
-            classes="data", index=False, float_format=lambda v: f"{v:.3f}", border=0
+        # pandas writes this table's markup; everything else on the page is the template's.
+        cv_table = Markup(
+            content.cv_per_fold.to_html(classes="data", index=False, float_format=lambda v: f"{v:.3f}", border=0)
         )
     data = content.config.get("data", {})
     source = "built-in synthetic cohort" if data.get("source") == "synthetic" else f"folder {data.get('path')}"
-    config_yaml = yaml.safe_dump(content.config, sort_keys=False, default_flow_style=None, width=100)
-    nav = ["summary", "figures", "patients", "configuration", "software"]
-    # The page is a jinja2 template with autoescape: text goes in escaped, the fragments built above as Markup.
     return _report_template().render(
         style=Markup(template_text("report.css")),
         generated=content.generated,
         source=source,
-        nav=Markup("".join(f'<a href="#{n}">{n}</a>' for n in nav)),
-        key_numbers=Markup(key_numbers_html(content)),
-        summary_table=Markup(summary_table_html(content)),
+        nav=["summary", "figures", "patients", "configuration", "software"],
+        key_numbers=key_numbers(content),
+        summary=summary_table(content),
         limits=grade_limits_html(content.grade_limits_ml_m2),
         echo_note=MRI_VERSUS_ECHO_NOTE,
-        figures=Markup(figures or "<p>No cohort figures in this run (no labelled test patients and no training).</p>"),
-        cv=Markup(cv),
-        patients=Markup(patients),
-        model=Markup(model_html(content) + plan_html(content)),
-        config_yaml=config_yaml,
-        versions=Markup(versions_html(content)),
+        figures=[(caption, png_data_uri(path)) for caption, path in content.figures.items()],
+        cv_table=cv_table,
+        patients=[
+            patient_section(m, per_patient.loc[m.patient] if m.patient in per_patient.index else None)
+            for m in content.patients
+        ],
+        model=model_facts(content),
+        plan=plan_facts(content),
+        config_yaml=yaml.safe_dump(content.config, sort_keys=False, default_flow_style=None, width=100),
+        versions=software_rows(content),
     )
 
 

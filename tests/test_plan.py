@@ -119,9 +119,16 @@ def test_more_cases_more_training_within_the_bounds():
     assert iterations[2] < iterations[16] < iterations[24] <= iterations[60]
     assert iterations[60] == pytest.approx(preset.iterations_max, abs=40)
     full = make_plan(fingerprint_of(n_cases=1) | {"n_cases": 16}, {}, "full")
-    assert value(full, "train", "max_epochs") > value(
-        make_plan(fingerprint_of(n_cases=1) | {"n_cases": 16}, {}), "train", "max_epochs"
-    )
+    default = make_plan(fingerprint_of(n_cases=1) | {"n_cases": 16}, {})
+
+    def work(plan: dict) -> float:
+        """Pixels through the networks: iterations x batch x crop, summed over the views."""
+        iterations = value(plan, "train", "max_epochs") * value(plan, "train", "iterations_per_epoch")
+        batches, crops = value(plan, "train", "batch_size"), value(plan, "train", "patch_px")
+        return sum(iterations * batches[view] * np.prod(crops[view]) for view in value(plan, "model", "views"))
+
+    assert work(full) > 2 * work(default)
+    assert value(full, "train", "max_epochs") >= value(default, "train", "max_epochs")
     assert (
         value(full, "model", "views") == ["axial", "coronal", "sagittal"]
         and value(full, "train", "budget_minutes") == 60.0
