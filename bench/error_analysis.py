@@ -76,13 +76,17 @@ def main() -> None:
     lines = [
         f"Error analysis {dt.date.today()} of {args.workdir.name} ({len(rows)} held-out cases)",
         "",
-        f"| | voxels, share of the reference | share within {args.near_mm:g} mm of the reference surface | share in the first and last {args.end_fraction:.0%} of the atrium's slices |",
+        (
+            f"| | voxels, share of the reference | share within {args.near_mm:g} mm of the reference surface "
+            f"| share in the first and last {args.end_fraction:.0%} of the atrium's slices |"
+        ),
         "| --- | --- | --- | --- |",
     ]
     for kind in ("missed", "extra"):
         n = total[f"{kind}_voxels"]
         lines.append(
-            f"| {kind} | {n / total['reference_voxels']:.3f} | {total[f'{kind}_near_surface'] / n:.2f} | {total[f'{kind}_at_ends'] / n:.2f} |"
+            f"| {kind} | {n / total['reference_voxels']:.3f} | {total[f'{kind}_near_surface'] / n:.2f} "
+            f"| {total[f'{kind}_at_ends'] / n:.2f} |"
         )
     table = "\n".join(lines)
     print(table)

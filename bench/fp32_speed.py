@@ -112,7 +112,8 @@ def main() -> None:
         _, _, _, batch, crop = VARIANTS[name]
         extra = f" (compiling took {networks[name][2]:.0f} s)" if VARIANTS[name][1] else ""
         lines.append(
-            f"| {name}{extra} | {batch} x {crop} | {median[name]:.3f} | {reference / median[name]:.2f}x | {batch * crop * crop / median[name] / 1e3:.0f} k |"
+            f"| {name}{extra} | {batch} x {crop} | {median[name]:.3f} | {reference / median[name]:.2f}x "
+            f"| {batch * crop * crop / median[name] / 1e3:.0f} k |"
         )
     for part, times in data_seconds.items():
         lines.append(f"| data path: {part} (batch 16 x 96) | | {np.median(times):.3f} | | |")

@@ -203,11 +203,12 @@ def run_one(pack_path: Path, preset: str, fold: int, budget: float | None, out_d
 def summarise(results: list[dict], dataset: str, budget: float | None, machine: str) -> tuple[dict, str]:
     """One row per preset over the folds that finished: Dice, HD95, Bland-Altman volume bias, minutes."""
     lines = [
-        f"Dataset {dataset}, 5-fold CV (sorted ids, KFold(5, shuffle, 12345)); {machine}; every (preset, fold) job ran "
-        f"at once on the one GPU (1 CPU thread each); cap {budget if budget is not None else 'the preset'} min per fold.",
+        f"Dataset {dataset}, 5-fold CV (sorted ids, KFold(5, shuffle, 12345)); {machine}; "
+        f"every (preset, fold) job ran at once on the one GPU (1 CPU thread each); "
+        f"cap {budget if budget is not None else 'the preset'} min per fold.",
         "",
-        "| preset | folds done | Dice mean ± sd | Dice per fold | HD95 mm | LA volume bias mL (95% limits) | epochs run / planned "
-        "| train min / fold | steps / s per job | inference s / volume | peak GPU MB |",
+        "| preset | folds done | Dice mean ± sd | Dice per fold | HD95 mm | LA volume bias mL (95% limits) "
+        "| epochs run / planned | train min / fold | steps / s per job | inference s / volume | peak GPU MB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     summary = {}
@@ -219,7 +220,8 @@ def summarise(results: list[dict], dataset: str, budget: float | None, machine: 
         bias, spread = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
         per_fold = [float(np.mean([c["dice"] for c in r["per_case"]])) for r in done]
         epochs = "; ".join(
-            f"{'/'.join(str(n) for n in r['training_amount']['epochs_run'].values())} of {r['training_amount']['planned_epochs']}"
+            f"{'/'.join(str(n) for n in r['training_amount']['epochs_run'].values())} "
+            f"of {r['training_amount']['planned_epochs']}"
             for r in done
         )
         row = {
@@ -238,9 +240,11 @@ def summarise(results: list[dict], dataset: str, budget: float | None, machine: 
         summary[preset] = row
         low, high = row["volume_limits_of_agreement_ml"]
         lines.append(
-            f"| {preset} | {len(done)} | {row['dice_mean']:.4f} ± {row['dice_sd']:.4f} | {', '.join(f'{d:.4f}' for d in per_fold)} | "
+            f"| {preset} | {len(done)} | {row['dice_mean']:.4f} ± {row['dice_sd']:.4f} | "
+            f"{', '.join(f'{d:.4f}' for d in per_fold)} | "
             f"{row['hd95_mm']:.2f} | {bias:+.1f} ({low:+.1f} to {high:+.1f}) | {epochs} | "
-            f"{', '.join(f'{m:.1f}' for m in row['train_minutes_per_fold'])} | {', '.join(f'{s:.0f}' for s in row['steps_per_second'])} | "
+            f"{', '.join(f'{m:.1f}' for m in row['train_minutes_per_fold'])} | "
+            f"{', '.join(f'{s:.0f}' for s in row['steps_per_second'])} | "
             f"{row['predict_s_per_volume']:.1f} | {row['peak_gpu_memory_mb']:.0f} |"
         )
     return summary, "\n".join(lines)

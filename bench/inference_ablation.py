@@ -139,7 +139,8 @@ def main() -> None:
     for name, values in dice_by_variant.items():
         seconds = seconds_by_scales.get(name.split(";")[0])
         lines.append(
-            f"| {name} | {np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} | {f'{np.mean(seconds):.1f}' if seconds else '–'} |"
+            f"| {name} | {np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} "
+            f"| {f'{np.mean(seconds):.1f}' if seconds else '–'} |"
         )
     table = "\n".join(lines)
     started = dt.datetime.now(dt.UTC)
@@ -158,7 +159,8 @@ def main() -> None:
         started,
         result,
         f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads, "
-        f"{'a CPU with' if result['cpu_has_amx_bf16'] else 'a CPU without'} AMX-bf16; rows without bf16 are fp32\n\n{table}",
+        f"{'a CPU with' if result['cpu_has_amx_bf16'] else 'a CPU without'} AMX-bf16; "
+        f"rows without bf16 are fp32\n\n{table}",
     )
     print(table)
 

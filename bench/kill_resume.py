@@ -88,7 +88,8 @@ def main() -> None:
     result = {"config": CONFIG, "runs": runs, "ratio": ratio, "dice_equal": equal,
               "dice": {k: v.to_dict() for k, v in dice.items()}}  # fmt: skip
     lines = [
-        f"Killed during the coronal network's epoch 4 and resumed, synthetic cohort ({cpu_name()}, {started:%Y-%m-%d}).",
+        f"Killed during the coronal network's epoch 4 and resumed, "
+        f"synthetic cohort ({cpu_name()}, {started:%Y-%m-%d}).",
         "",
         "| run | train job s | resumed | per-patient Dice |",
         "| --- | --- | --- | --- |",

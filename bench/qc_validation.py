@@ -6,7 +6,8 @@ predicted again by its fold's model, its score set beside the Dice the workflow 
 
 or on the per-case rows of a bench/gpu_cv.py run (each job scores its held-out cases there, QC score included):
 
-    .venv/bin/python bench/qc_validation.py --gpu-cv bench/results/gpu-cv-<...>.json --recipe default --dataset la2018_lge_dev
+    .venv/bin/python bench/qc_validation.py --gpu-cv bench/results/gpu-cv-<...>.json \\
+        --recipe default --dataset la2018_lge_dev
 
 Reports AUROC of the score for "Dice below --bad" (0.85), Spearman's rho between score and Dice, and mean Dice
 of the cases flagged at each threshold vs the rest. Writes bench/results/qc-validation-<date>-<dataset>.md/json.

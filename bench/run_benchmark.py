@@ -125,8 +125,8 @@ def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, 
 
 def markdown_table(rows: list[dict], nnunet: dict | None, dataset: str, budget: float | None) -> str:
     lines = [
-        "| system | Dice mean ± sd | Dice per fold | HD95 mm | LA volume bias mL (95% limits) | epochs run / planned per network "
-        "| train min / fold | inference s / volume | peak RSS MB |",
+        "| system | Dice mean ± sd | Dice per fold | HD95 mm | LA volume bias mL (95% limits) "
+        "| epochs run / planned per network | train min / fold | inference s / volume | peak RSS MB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
@@ -136,10 +136,12 @@ def markdown_table(rows: list[dict], nnunet: dict | None, dataset: str, budget: 
             for k in r["folds"]
         )
         lines.append(
-            f"| {r['description']}{' (repeat)' if r.get('repeat') else ''} | {r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | "
+            f"| {r['description']}{' (repeat)' if r.get('repeat') else ''} "
+            f"| {r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | "
             f"{', '.join(f'{d:.4f}' for d in r['dice_per_fold'])} | {r['hd95_mm']:.2f} | "
             f"{r['volume_bias_ml']:+.1f} ({low:+.1f} to {high:+.1f}) | {epochs} | "
-            f"{', '.join(f'{m:.1f}' for m in r['train_minutes_per_fold'])} | {r['inference_s_per_volume']:.1f} | {r['peak_rss_mb_train']:.0f} |"
+            f"{', '.join(f'{m:.1f}' for m in r['train_minutes_per_fold'])} | {r['inference_s_per_volume']:.1f} "
+            f"| {r['peak_rss_mb_train']:.0f} |"
         )
     for name, dice in PUBLISHED.get(dataset, {}).items():
         cost, rss = "not measured here", "–"
@@ -151,7 +153,8 @@ def markdown_table(rows: list[dict], nnunet: dict | None, dataset: str, budget: 
         if entry:
             idle = entry.get("uncontended_estimate", {})
             cost = (
-                f"{60 * entry['extrapolated_hours']:.0f} min = {entry['extrapolated_hours'] / 24:.0f} days extrapolated "
+                f"{60 * entry['extrapolated_hours']:.0f} min = "
+                f"{entry['extrapolated_hours'] / 24:.0f} days extrapolated "
                 f"({entry['seconds_per_iteration']:.0f} s/iteration at batch {entry['batch_size']}; "
                 f"idle-machine estimate {idle.get('extrapolated_hours', float('nan')) / 24:.0f} days)"
             )
@@ -160,7 +163,8 @@ def markdown_table(rows: list[dict], nnunet: dict | None, dataset: str, budget: 
     lines.append("")
     cap = f"a {budget} min cap per fold set by --budget" if budget is not None else "each plan's own cap"
     lines.append(
-        f"Dataset {dataset}; training amount from each fold's plan ({cap}); same folds as nnU-Net (sorted ids, KFold(5, shuffle, 12345))."
+        f"Dataset {dataset}; training amount from each fold's plan ({cap}); "
+        "same folds as nnU-Net (sorted ids, KFold(5, shuffle, 12345))."
     )
     return "\n".join(lines)
 

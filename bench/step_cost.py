@@ -4,7 +4,8 @@ and the minutes a fold's train job would take, from the same packed cases bench/
 The GPU run gives a recipe's Dice (the plan, not the device, fixes it: bench/README.md); this gives its price
 on a 2-core CPU without running the whole fold there:
 
-    .venv/bin/python bench/step_cost.py --pack gpu_pack/la2018_lge_dev.pkl --recipes default "default+preset.pixels_per_batch=32768"
+    .venv/bin/python bench/step_cost.py --pack gpu_pack/la2018_lge_dev.pkl \\
+        --recipes default "default+preset.pixels_per_batch=32768"
 
 For each recipe, fold 0's plan: each view's volumes are prepared (timed), then its network trains two epochs of
 --steps iterations with the workflow's own loop (laseg.train.train_network) and the second epoch is timed
@@ -83,7 +84,8 @@ def main() -> None:
             print(recipe, view, rows[recipe]["views"][view], flush=True)
             del volumes
     lines = [
-        f"Training cost per fold on {cpu_name()} ({'with' if cpu_has_amx_bf16() else 'without'} AMX-bf16, {precision}), "
+        f"Training cost per fold on {cpu_name()} "
+        f"({'with' if cpu_has_amx_bf16() else 'without'} AMX-bf16, {precision}), "
         f"{args.threads} threads; {packed['dataset']} fold {args.fold} plan ({len(train_ids)} training cases); "
         f"{args.steps} timed iterations per view.",
         "",

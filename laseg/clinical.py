@@ -113,14 +113,16 @@ def read_patients_tsv(path: str | os.PathLike) -> dict[str, Anthropometrics]:
     header = [h.strip() for h in numbered[0][1].split("\t")]
     if sorted(header) != sorted(PATIENTS_COLUMNS):
         raise InputError(
-            f"{p}: line {numbered[0][0]}: header must be the tab-separated columns {', '.join(PATIENTS_COLUMNS)}, got {header}"
+            f"{p}: line {numbered[0][0]}: header must be the tab-separated columns "
+            f"{', '.join(PATIENTS_COLUMNS)}, got {header}"
         )
     rows: dict[str, Anthropometrics] = {}
     for line_number, line in numbered[1:]:
         fields = [f.strip() for f in line.split("\t")]
         if len(fields) != len(header):
             raise InputError(
-                f"{p}: line {line_number}: {len(fields)} tab-separated fields, expected {len(header)} ({', '.join(header)})"
+                f"{p}: line {line_number}: {len(fields)} tab-separated fields, "
+                f"expected {len(header)} ({', '.join(header)})"
             )
         record: dict[str, object] = dict(zip(header, fields))
         for column in ("height_cm", "weight_kg"):

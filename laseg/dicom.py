@@ -84,7 +84,8 @@ def find_series(root: Path, note: Callable[[str], None]) -> list[DicomSeries]:
             reason = _skip_reason(tags, len(names))
             if reason:
                 note(
-                    f"{folder}: series {tags['series_number'] or uid} ({tags['description'] or 'no description'}) skipped: {reason}"
+                    f"{folder}: series {tags['series_number'] or uid} "
+                    f"({tags['description'] or 'no description'}) skipped: {reason}"
                 )
                 continue
             found.append(DicomSeries(Path(folder), uid, names, tags["series_number"], tags["description"]))

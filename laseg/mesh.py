@@ -20,7 +20,8 @@ WORLD_SPACE = "LPS"
 
 @dataclass(frozen=True)
 class SurfaceMesh:
-    """A closed triangle surface: vertices (N, 3) in world mm (LPS), faces (M, 3) counter-clockwise seen from outside."""
+    """A closed triangle surface: vertices (N, 3) in world mm (LPS), faces (M, 3) counter-clockwise seen from
+    outside."""
 
     vertices_mm: np.ndarray
     faces: np.ndarray

@@ -219,23 +219,27 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
         **grid_figures,
     )
     settings["model"]["context_slices"] = entry(
-        "model", "context_slices", context, f"neighbours each side covering {CONTEXT_MM} mm (1..{CONTEXT_MAX_SLICES} slices)",
+        "model", "context_slices", context,
+        f"neighbours each side covering {CONTEXT_MM} mm (1..{CONTEXT_MAX_SLICES} slices)",
         slice_spacing_mm={v: spacing[VIEW_AXES[v][0]] for v in views},
     )  # fmt: skip
     settings["train"]["patch_px"] = entry(
         "train", "patch_px", crops,
-        f"{CROP_ATRIUM_EXTENTS} x the atrium's in-plane diameter in the view, at most the median slice, multiples of 16",
+        f"{CROP_ATRIUM_EXTENTS} x the atrium's in-plane diameter in the view, "
+        "at most the median slice, multiples of 16",
         la_extent_zyx_mm=la_extent, field_of_view_zyx_mm=fov,
     )  # fmt: skip
     settings["train"]["batch_size"] = entry(
         "train", "batch_size", batches,
-        f"the same work per iteration for every crop: {preset.pixels_per_batch} pixels / crop pixels, within {BATCH_LIMITS}",
+        f"the same work per iteration for every crop: {preset.pixels_per_batch} pixels / crop pixels, "
+        f"within {BATCH_LIMITS}",
     )  # fmt: skip
 
     # Intensity: MRI has no absolute unit, so each volume is put on its own scale.
     settings["model"]["intensity"] = _entry(
         "clip to the 0.5..99.5th percentile, then z-score per volume",
-        f"MRI intensities have no absolute scale: the atrium's 99.5th percentile differs {fingerprint['intensity_scale_ratio']:.1f}x between training cases",
+        "MRI intensities have no absolute scale: the atrium's 99.5th percentile differs "
+        f"{fingerprint['intensity_scale_ratio']:.1f}x between training cases",
         intensity_scale_ratio=round(fingerprint["intensity_scale_ratio"], 2),
         median_inside_la=med["intensity_inside_la"],
         median_outside_la=med["intensity_outside_la"],

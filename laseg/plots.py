@@ -1,4 +1,5 @@
-"""Cohort figures and their numbers: volume agreement (Bland-Altman, predicted vs reference) and the Dice distribution."""
+"""Cohort figures and their numbers: volume agreement (Bland-Altman, predicted vs reference) and the Dice
+distribution."""
 
 from __future__ import annotations
 

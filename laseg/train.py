@@ -57,7 +57,8 @@ class TrainSettings:
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 (autocast); auto: bf16 on CUDA and on CPUs with AMX
     threads: int = 2  # CPU threads, as config train.threads (0: leave torch's default)
-    # Per view, from the plan: the (rows, columns) training crop and the batch size that keeps pixels per iteration fixed.
+    # Per view, from the plan: the (rows, columns) training crop and the batch size that keeps pixels per
+    # iteration fixed.
     view_patch_px: dict[str, list[int]] | None = None
     view_batch_size: dict[str, int] | None = None
 
@@ -255,7 +256,8 @@ def train_model(
     val_names = [s.patient for s in stacks[len(stacks) - n_val :]]
     precision = select_precision(settings.precision, device)
     log(
-        f"device {device}, {precision}; views {list(config.views)}; training on {train_names}, validating on {val_names}"
+        f"device {device}, {precision}; views {list(config.views)}; "
+        f"training on {train_names}, validating on {val_names}"
     )
 
     networks = ViewNetworks(config)
@@ -440,7 +442,8 @@ def train_network(
         if min(fitting, settings.max_epochs) != planned_epochs:
             planned_epochs = max(epoch, min(fitting, settings.max_epochs))
             log(
-                f"the {settings.budget_minutes:.1f} min budget left fits {planned_epochs} of {settings.max_epochs} epochs: learning-rate schedule set to that"
+                f"the {settings.budget_minutes:.1f} min budget left fits {planned_epochs} of {settings.max_epochs} "
+                "epochs: learning-rate schedule set to that"
             )
         score = val_dice if val_volumes else float(epoch)
         if score > best_score:
@@ -572,7 +575,8 @@ def read_resume_state(path: str | Path, job: str, log: Callable[[str], None]) ->
         return None
     if state.get("format") != RESUME_FORMAT or meta.get("job") != job:
         log(
-            f"{path}: resume state of another training job (settings, patients or plan differ); training from the beginning"
+            f"{path}: resume state of another training job (settings, patients or plan differ); "
+            "training from the beginning"
         )
         return None
     return state

@@ -15,6 +15,7 @@ with logged_step(snakemake.log[0]):
     write_mesh_stl(mesh, snakemake.output.stl)
     voxel_ml = int((mask != 0).sum()) * geometry.voxel_volume_mm3 / 1000.0
     print(
-        f"{mesh.n_triangles} triangles, encloses {enclosed_volume_mm3(mesh) / 1000.0:.2f} mL (voxels: {voxel_ml:.2f} mL)",
+        f"{mesh.n_triangles} triangles, encloses {enclosed_volume_mm3(mesh) / 1000.0:.2f} mL "
+        f"(voxels: {voxel_ml:.2f} mL)",
         file=sys.stderr,
     )

@@ -32,7 +32,8 @@ def run_snakemake(
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env, check=False)
     if check and result.returncode != 0:
         raise AssertionError(
-            f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
         )
     return result
 
