@@ -142,8 +142,8 @@ def test_viewer_opens_in_headless_chromium_and_draws_both_surfaces(surfaces, tmp
         assert green_x > red_x + 20
 
         # Zoom in with the wheel: the atrium fills more of the canvas.
-        browser.call("Input.dispatchMouseEvent", type="mouseWheel", x=700, y=400, deltaX=0, deltaY=-600)
-        browser.wait_until("true")
+        browser.page.mouse.move(700, 400)
+        browser.page.mouse.wheel(0, -600)
         zoomed_green, zoomed_red = colour_fractions(browser.screenshot(tmp_path / "zoomed.png"))
         assert zoomed_green + zoomed_red > 1.5 * (green + red)
         assert browser.console_errors() == []
