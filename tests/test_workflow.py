@@ -188,7 +188,7 @@ def test_report_shows_every_patient_and_opens_in_chromium(finished_run, tmp_path
         assert browser.console_errors() == []
         # The report's link to a 3D viewer leads to a working viewer with both surfaces.
         href = browser.evaluate("document.querySelector('a.button').href")
-        browser.call("Page.navigate", url=href)
+        browser.page.goto(href)
         browser.wait_until("window.viewerState && window.viewerState.ready")
         assert browser.evaluate("window.viewerState.surfacesDrawn") == ["prediction", "reference"]
         assert browser.console_errors() == []
