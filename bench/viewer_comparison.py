@@ -46,7 +46,14 @@ from bench.result_files import cpu_name, write_result
 from laseg.colours import rgb8
 from laseg.mesh import surface_mesh
 from laseg.synthetic import synthesize_case
-from laseg.viewer3d import PREDICTION_RGB, REFERENCE_RGB, ViewedSurface, decimate, write_viewer_html
+from laseg.viewer3d import (
+    PREDICTION_RGB,
+    REFERENCE_RGB,
+    STANDARD_VIEWS,
+    ViewedSurface,
+    decimate,
+    write_viewer_html,
+)
 
 KINDS = ("js", "html", "css")
 VIEW_NAMES = ("anterior", "posterior", "left", "right", "superior", "inferior")
@@ -83,15 +90,9 @@ def plotly_lps_axes() -> dict:
 
 
 def plotly_view_buttons() -> list[dict]:
-    """The six standard views as camera presets (eye towards the viewer, up as in laseg.viewer3d.STANDARD_VIEWS)."""
-    cameras = {
-        "anterior": ((0, -2, 0), (0, 0, 1)),
-        "posterior": ((0, 2, 0), (0, 0, 1)),
-        "left": ((2, 0, 0), (0, 0, 1)),
-        "right": ((-2, 0, 0), (0, 0, 1)),
-        "superior": ((0, 0, 2), (0, -1, 0)),
-        "inferior": ((0, 0, -2), (0, -1, 0)),
-    }
+    """The six standard views as camera presets: laseg.viewer3d.STANDARD_VIEWS' "towards the viewer" as the eye
+    direction (at plotly's default distance 2) and its screen-up as up."""
+    cameras = {name: (tuple(2 * c for c in towards), up) for name, (_, up, towards) in STANDARD_VIEWS.items()}
     xyz = lambda v: dict(zip("xyz", v))
     buttons = [
         {"label": name, "method": "relayout", "args": [{"scene.camera": {"eye": xyz(eye), "up": xyz(up)}}]}
