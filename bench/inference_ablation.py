@@ -34,15 +34,18 @@ from laseg.postprocess import PostprocessSettings, postprocess_mask
 from laseg.predict import load_model, predict_multiscale
 from laseg.slices import load_slices
 
-DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms (default)", "threshold 0.5, largest component (default)"
+DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms", "threshold 0.5, largest component (default)"
+WHOLE_SLICE_ZOOMS = "3 zooms, every zoom on whole slices"
 MIRRORED = "no zoom + left-right mirror"
 CONTIGUOUS = "no zoom, contiguous memory layout (channels_last off)"
 BF16_SUFFIX = ", bf16"  # the same zooms with bf16 autocast (predict.precision auto picks it on CPUs with AMX)
 RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as 0/1 and back"
 SOFT_RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as area fractions and back"
+# Zooms after the first cover the box around the atrium (predict_multiscale's default) unless named here.
 TEST_TIME_SCALES = {
     "no zoom": [1.0],
     DEFAULT_SCALES: [1.0, 0.9, 1.1],
+    WHOLE_SLICE_ZOOMS: [1.0, 0.9, 1.1],
     "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2],
     MIRRORED: [1.0],
     CONTIGUOUS: [1.0],
@@ -62,6 +65,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work" / "ours")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tag", default="")
+    parser.add_argument(
+        "--zooms",
+        nargs="+",
+        choices=list(TEST_TIME_SCALES),
+        default=list(TEST_TIME_SCALES),
+        metavar="NAME",
+        help=f"the test-time zoom rows to run (default: all): {', '.join(map(repr, TEST_TIME_SCALES))}",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = yaml.safe_load((args.workdir / "config.yaml").read_text())
@@ -91,7 +102,9 @@ def main() -> None:
                     label_at_grid, in_view_order(stack.image.shape, first_view)[1:], "bilinear"
                 )
                 dice_by_variant.setdefault(name, []).append(dice(from_view(label_back, first_view) >= 0.5, truth))
-            for scales_name, scales in TEST_TIME_SCALES.items():
+            for scales_name in args.zooms:
+                scales = TEST_TIME_SCALES[scales_name]
+                zoom_region = "volume" if scales_name == WHOLE_SLICE_ZOOMS else "atrium"
                 # load_model returns the network channels_last; this row times the layout it replaced.
                 net = net.to(
                     memory_format=torch.contiguous_format if scales_name == CONTIGUOUS else torch.channels_last
@@ -101,7 +114,7 @@ def main() -> None:
                 probability = np.zeros(stack.image.shape, np.float32)
                 for view, (image, _) in prepared.items():  # the mean over the model's views, as predict_stack
                     view_probability = predict_multiscale(
-                        net[view], model_config, image, torch.device("cpu"), scales, precision, view
+                        net[view], model_config, image, torch.device("cpu"), scales, precision, view, zoom_region
                     )
                     if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors
                         mirrored = predict_multiscale(

@@ -42,6 +42,29 @@ def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, Mo
     return net.to(torch_device).to(memory_format=torch.channels_last).eval(), config, checkpoint
 
 
+def atrium_region(probability: np.ndarray, margin_px: int, margin_slices: int) -> tuple[slice, slice, slice] | None:
+    """The box around `probability >= 0.5` grown by margin_px in-plane and margin_slices across, within the
+    volume; None when nothing reaches 0.5."""
+    found = probability >= 0.5
+    if not found.any():
+        return None
+    region = []
+    for axis, margin in ((0, margin_slices), (1, margin_px), (2, margin_px)):
+        present = np.flatnonzero(found.any(axis=tuple(a for a in range(3) if a != axis)))
+        region.append(slice(max(0, int(present[0]) - margin), min(found.shape[axis], int(present[-1]) + 1 + margin)))
+    return tuple(region)  # type: ignore[return-value]
+
+
+def _zoomed_probability(
+    net: UNet2D, config: ModelConfig, image: np.ndarray, device: torch.device, scale: float, precision: str, view: str
+) -> np.ndarray:
+    shape_yx = tuple(max(1, round(n * scale)) for n in image.shape[1:])
+    zoomed = resample_inplane(image, shape_yx, "bilinear")
+    return resample_inplane(
+        predict_probability(net, zoomed, config, device, precision, view=view), image.shape[1:], "bilinear"
+    )
+
+
 def predict_multiscale(
     net: UNet2D,
     config: ModelConfig,
@@ -50,22 +73,45 @@ def predict_multiscale(
     scales: Sequence[float] = (1.0,),
     precision: str = "fp32",
     view: str = "axial",
+    zoom_region: str = "atrium",
 ) -> np.ndarray:
     """Test-time augmentation: the mean probability over in-plane zooms of a prepared volume.
 
     Each zoom resamples the slices to `scale` times as many pixels (the network sees the heart
     `scale` times larger, as in training's scale augmentation), predicts, and resamples back.
     Zooms rather than flips: training never flips, since left and right atria differ.
+
+    The first zoom covers the whole volume. With zoom_region "atrium" the others cover only the box
+    around what the first found (probability >= 0.5), grown by 2 cells of the network's coarsest level
+    in-plane and by as many slices: zooms move the atrium's boundary, and far from it every zoom says
+    background. That costs about a third of a whole-volume zoom each on MSD's scans. Elsewhere, and
+    everywhere when the first zoom found nothing, the first zoom's probability stands for the others;
+    "volume" zooms every slice whole.
     """
     if not scales or min(scales) <= 0:
         raise ValueError(f"test-time scales must be positive, got {list(scales)}")
-    total = np.zeros(image.shape, np.float32)
-    for scale in scales:
-        shape_yx = tuple(max(1, round(n * scale)) for n in image.shape[1:])
-        zoomed = resample_inplane(image, shape_yx, "bilinear")
-        total += resample_inplane(
-            predict_probability(net, zoomed, config, device, precision, view=view), image.shape[1:], "bilinear"
-        )
+    if zoom_region not in ("atrium", "volume"):
+        raise ValueError(f"zoom_region must be 'atrium' or 'volume', got {zoom_region!r}")
+    first = _zoomed_probability(net, config, image, device, scales[0], precision, view)
+    total = first.copy()
+    margin = 2 * config.size_multiple
+    region = atrium_region(first, margin, margin) if zoom_region == "atrium" else None
+    for scale in scales[1:]:
+        if zoom_region == "volume":
+            total += _zoomed_probability(net, config, image, device, scale, precision, view)
+            continue
+        if region is None:
+            total += first
+            continue
+        # The box's slices plus their context neighbours, so each box slice sees the neighbours it would
+        # see in the whole volume.
+        context = config.context_of(view)
+        z0, z1 = max(0, region[0].start - context), min(len(image), region[0].stop + context)
+        boxed = np.ascontiguousarray(image[z0:z1, region[1], region[2]])
+        zoomed = _zoomed_probability(net, config, boxed, device, scale, precision, view)
+        outside = first.copy()
+        outside[region] = zoomed[region[0].start - z0 : region[0].stop - z0]
+        total += outside
     return total / len(scales)
 
 

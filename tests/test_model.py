@@ -30,7 +30,7 @@ from laseg.model import (
     select_precision,
     to_view,
 )
-from laseg.predict import load_model, predict_canonical, predict_multiscale, predict_stack
+from laseg.predict import atrium_region, load_model, predict_canonical, predict_multiscale, predict_stack
 from laseg.slices import SliceStack
 from laseg.train import TrainSettings, augment_batch, bce_dice_loss, train_model, write_history
 
@@ -258,6 +258,47 @@ def test_multiscale_prediction_maps_every_zoom_back_onto_the_input_grid():
     assert np.abs(predict_probability(net, np.roll(image, 2, axis=2), config, device) - single).max() > 0.1
     with pytest.raises(ValueError, match="positive"):
         predict_multiscale(net, config, image, device, [1.0, 0.0])
+
+
+def test_zooms_after_the_first_cover_only_the_box_around_the_atrium_and_agree_with_whole_volume_zooms():
+    config = ModelConfig(context_slices=1, depth=2)  # coarsest level 4 px: the box grows 8 px and 8 slices
+    yy, xx = np.mgrid[0:96, 0:128]
+    image = np.full((40, 96, 128), -3.0, np.float32)
+    image[18:22] = np.where((yy - 40.0) ** 2 + (xx - 70.0) ** 2 < 10.0**2, 3.0, -3.0)  # 4 of 40 slices
+    # A sharpening filter: unlike CentreSliceLogit, a zoom changes what it sees at the atrium's edge.
+    net, device = torch.nn.Conv2d(3, 1, 5, padding=2, bias=False), torch.device("cpu")
+    with torch.no_grad():
+        net.weight.zero_()
+        net.weight[0, 1] = -4.0 / 25
+        net.weight[0, 1, 2, 2] += 5.0
+    pixels_seen: list[int] = []
+    net.register_forward_hook(lambda _module, inputs, _output: pixels_seen.append(inputs[0][:, 0].numel()))
+
+    whole = predict_multiscale(net, config, image, device, [1.0, 0.9, 1.1], zoom_region="volume")
+    whole_pixels, pixels_seen[:] = sum(pixels_seen), []
+    boxed = predict_multiscale(net, config, image, device, [1.0, 0.9, 1.1])
+    boxed_pixels = sum(pixels_seen)
+    first = predict_multiscale(net, config, image, device, [1.0])
+    region = atrium_region(first, 8, 8)
+    assert region == (slice(10, 30), slice(23, 58), slice(53, 88))  # the disk spans rows 31-49, columns 61-79
+    assert np.abs(boxed[region] - first[region]).max() > 0.1  # the zooms ran inside the box
+    outside = np.ones(image.shape, bool)
+    outside[region] = False
+    assert np.allclose(boxed[outside], first[outside], rtol=0, atol=1e-6)  # the first zoom stands in there
+    # Same mask as zooming every slice whole: a zoomed box samples the slice at other positions than a
+    # zoomed slice does, which moves probabilities but not which side of 0.5 they fall.
+    assert ((boxed >= 0.5) != (whole >= 0.5)).sum() <= 0.01 * (whole >= 0.5).sum()
+    # The first zoom sees 40 x 96 x 128 pixels, each further zoom about 22 x 35 x 35 of them.
+    assert boxed_pixels < 0.45 * whole_pixels
+
+    nothing = np.full((6, 32, 32), -3.0, np.float32)
+    assert atrium_region(predict_multiscale(net, config, nothing, device, [1.0]), 8, 8) is None
+    assert np.allclose(
+        predict_multiscale(net, config, nothing, device, [1.0, 0.9, 1.1]),
+        predict_multiscale(net, config, nothing, device, [1.0]),
+        rtol=0,
+        atol=1e-6,
+    )
 
 
 def test_views_are_exact_transposes_with_their_own_spacing():
