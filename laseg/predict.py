@@ -84,7 +84,7 @@ def predict_multiscale(
     The first zoom covers the whole volume. With zoom_region "atrium" the others cover only the box
     around what the first found (probability >= 0.5), grown by 2 cells of the network's coarsest level
     in-plane and by as many slices: zooms move the atrium's boundary, and far from it every zoom says
-    background. That costs about a third of a whole-volume zoom each on MSD's scans. Elsewhere, and
+    background. Each costs about half a whole-volume zoom on MSD's scans (bench/inference_ablation.py). Elsewhere, and
     everywhere when the first zoom found nothing, the first zoom's probability stands for the others;
     "volume" zooms every slice whole.
     """
