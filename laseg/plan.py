@@ -35,9 +35,9 @@ class Preset:
     iterations_max: int
     pixels_per_batch: int  # the work of one iteration, whatever the crop: batch x crop pixels
     budget_minutes: float  # the train job's wall-clock cap
-    # Inference's in-plane zooms. With the default's training, three scored +0.0007 Dice over one on MSD's 5 folds
-    # for twice the network time, the zooms after the first boxed to the atrium (bench/inference_ablation.py,
-    # 2026-12-05): not worth the default's 10 s per volume on 2 cores.
+    # Inference's in-plane zooms. On networks trained with the default's amount (MSD, 5 folds, a gamma-augmented
+    # run), three scored +0.0007 Dice over one for twice the network time, the zooms after the first boxed to the
+    # atrium (bench/inference_ablation.py, 2026-12-05): not worth the default's 10 s per volume on 2 cores.
     test_time_scales: tuple[float, ...]
 
 

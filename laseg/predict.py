@@ -84,35 +84,38 @@ def predict_multiscale(
     The first zoom covers the whole volume. With zoom_region "atrium" the others cover only the box
     around what the first found (probability >= 0.5), grown by 2 cells of the network's coarsest level
     in-plane and by as many slices: zooms move the atrium's boundary, and far from it every zoom says
-    background. Each costs about half a whole-volume zoom on MSD's scans (bench/inference_ablation.py). Elsewhere, and
-    everywhere when the first zoom found nothing, the first zoom's probability stands for the others;
-    "volume" zooms every slice whole.
+    background. Each costs about half a whole-volume zoom on MSD's scans (bench/inference_ablation.py).
+    Outside the box, and everywhere when the first zoom found nothing, the first zoom's probability
+    stands for the others; "volume" zooms every slice whole.
     """
     if not scales or min(scales) <= 0:
         raise ValueError(f"test-time scales must be positive, got {list(scales)}")
     if zoom_region not in ("atrium", "volume"):
         raise ValueError(f"zoom_region must be 'atrium' or 'volume', got {zoom_region!r}")
     first = _zoomed_probability(net, config, image, device, scales[0], precision, view)
-    total = first.copy()
-    margin = 2 * config.size_multiple
-    region = atrium_region(first, margin, margin) if zoom_region == "atrium" else None
-    for scale in scales[1:]:
-        if zoom_region == "volume":
+    if len(scales) == 1:
+        return first
+    if zoom_region == "volume":
+        total = first.copy()
+        for scale in scales[1:]:
             total += _zoomed_probability(net, config, image, device, scale, precision, view)
-            continue
-        if region is None:
-            total += first
-            continue
-        # The box's slices plus their context neighbours, so each box slice sees the neighbours it would
-        # see in the whole volume.
-        context = config.context_of(view)
-        z0, z1 = max(0, region[0].start - context), min(len(image), region[0].stop + context)
-        boxed = np.ascontiguousarray(image[z0:z1, region[1], region[2]])
-        zoomed = _zoomed_probability(net, config, boxed, device, scale, precision, view)
-        outside = first.copy()
-        outside[region] = zoomed[region[0].start - z0 : region[0].stop - z0]
-        total += outside
-    return total / len(scales)
+        return total / len(scales)
+    margin = 2 * config.size_multiple
+    region = atrium_region(first, margin, margin)
+    if region is None:
+        return first
+    # The box's slices plus their context neighbours, so each box slice sees the neighbours it would see in the
+    # whole volume.
+    context = config.context_of(view)
+    z0, z1 = max(0, region[0].start - context), min(len(image), region[0].stop + context)
+    boxed = np.ascontiguousarray(image[z0:z1, region[1], region[2]])
+    box_slices = slice(region[0].start - z0, region[0].stop - z0)
+    box_total = first[region].copy()
+    for scale in scales[1:]:
+        box_total += _zoomed_probability(net, config, boxed, device, scale, precision, view)[box_slices]
+    probability = first.copy()
+    probability[region] = box_total / len(scales)
+    return probability
 
 
 def predict_canonical(
