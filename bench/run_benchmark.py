@@ -7,7 +7,9 @@ the same machine, beside nnU-Net v2's published figures and its measured cost he
     .venv/bin/python bench/run_benchmark.py --recipes constants --budget 10 --folds 0    # the pre-plan settings
 
 Each recipe trains as its plan says (train.budget_minutes is its cap) unless --budget sets the cap.
-Writes bench/results/benchmark-<date>-<dataset>[-tag].json and .md and prints the table.
+Writes bench/results/benchmark-<date>-<dataset>[-tag].json and .md and prints the table. A 5-fold run split
+over sessions (--folds 0 1, then --folds 2 3 4, on the same machine) is combined afterwards with
+    .venv/bin/python bench/run_benchmark.py --merge bench/results/<A>.json bench/results/<B>.json --tag 5fold
 """
 
 from __future__ import annotations
@@ -93,8 +95,6 @@ def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, 
     predict_bench = pd.concat(
         [pd.read_csv(p, sep="\t") for k in folds for p in (workdir / f"benchmarks/cv/predict_fold_{k}").glob("*.tsv")]
     )
-    difference = per_case["volume_pred_ml"] - per_case["volume_true_ml"]
-    bias, spread = float(difference.mean()), float(difference.std(ddof=1))
     plans = {k: json.loads((workdir / f"results/cv/fold_{k}/plan.json").read_text()) for k in folds}
     epochs_run = {
         k: pd.read_csv(workdir / h).groupby("view")["epoch"].max().to_dict() for k, h in zip(folds, histories)
@@ -104,13 +104,8 @@ def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, 
         "description": RECIPES[recipe],
         "settings": settings,
         "folds": folds,
-        "dice_mean": float(per_case["dice"].mean()),
-        "dice_sd": float(per_case["dice"].std(ddof=1)),
+        **case_statistics(per_case),
         "dice_per_fold": [round(float(d), 4) for d in fold_rows["dice"]],
-        "hd95_mm": float(per_case["hd95_mm"].mean()),
-        # Bland-Altman: mean predicted - reference LA volume and its 95% limits of agreement.
-        "volume_bias_ml": bias,
-        "volume_limits_of_agreement_ml": [bias - 1.96 * spread, bias + 1.96 * spread],
         "planned_epochs_per_fold": {k: plans[k]["settings"]["train"]["max_epochs"]["value"] for k in folds},
         "epochs_run_per_fold": epochs_run,
         "plans": plans,
@@ -120,6 +115,73 @@ def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, 
         # Epochs run, and the validation curve when there is one: what epoch selection would gain.
         "history_per_fold": {k: pd.read_csv(workdir / h).to_dict(orient="records") for k, h in zip(folds, histories)},
         "per_case": per_case.to_dict(orient="records"),
+    }
+
+
+def case_statistics(per_case: pd.DataFrame) -> dict:
+    """Dice mean and sd, mean HD95 and the Bland-Altman LA volume bias over the scored cases of a recipe."""
+    difference = per_case["volume_pred_ml"] - per_case["volume_true_ml"]
+    bias, spread = float(difference.mean()), float(difference.std(ddof=1))
+    return {
+        "dice_mean": float(per_case["dice"].mean()),
+        "dice_sd": float(per_case["dice"].std(ddof=1)),
+        "hd95_mm": float(per_case["hd95_mm"].mean()),
+        # Bland-Altman: mean predicted - reference LA volume and its 95% limits of agreement.
+        "volume_bias_ml": bias,
+        "volume_limits_of_agreement_ml": [bias - 1.96 * spread, bias + 1.96 * spread],
+    }
+
+
+def merge_rows(rows: list[dict]) -> dict:
+    """One recipe's row from runs of disjoint folds (a 5-fold run split over sessions), as if run at once."""
+    first = rows[0]
+    if any(r["recipe"] != first["recipe"] or r["settings"] != first["settings"] for r in rows):
+        raise SystemExit(f"--merge: recipe {first['recipe']!r} ran with different settings in the files given")
+    folds = [k for r in rows for k in r["folds"]]
+    if len(set(folds)) != len(folds):
+        raise SystemExit(f"--merge: recipe {first['recipe']!r} has fold(s) in more than one file: {sorted(folds)}")
+    by_fold = sorted((k, r, i) for r in rows for i, k in enumerate(r["folds"]))
+    per_case = pd.DataFrame([case for r in rows for case in r["per_case"]])
+    # Inference time is a mean per volume: weight each run by the volumes it predicted.
+    volumes = [len(r["per_case"]) for r in rows]
+    return {
+        **{key: first[key] for key in ("recipe", "description", "settings")},
+        "folds": [k for k, _, _ in by_fold],
+        **case_statistics(per_case),
+        "dice_per_fold": [r["dice_per_fold"][i] for _, r, i in by_fold],
+        **{
+            key: {k: r[key][str(k)] for k, r, _ in by_fold}  # JSON made the fold keys strings
+            for key in ("planned_epochs_per_fold", "epochs_run_per_fold", "plans", "history_per_fold")
+        },
+        "train_minutes_per_fold": [r["train_minutes_per_fold"][i] for _, r, i in by_fold],
+        "inference_s_per_volume": sum(r["inference_s_per_volume"] * n for r, n in zip(rows, volumes)) / sum(volumes),
+        "peak_rss_mb_train": max(r["peak_rss_mb_train"] for r in rows),
+        "per_case": per_case.to_dict(orient="records"),
+    }
+
+
+def merge_results(paths: list[Path]) -> dict:
+    """Combine benchmark result files of one dataset, one machine and disjoint folds into one result."""
+    results = [json.loads(p.read_text()) for p in paths]
+    first = results[0]
+    for path, result in zip(paths, results):
+        if result["dataset"] != first["dataset"] or result["machine"]["cpu"] != first["machine"]["cpu"]:
+            raise SystemExit(f"--merge: {path} is another dataset or CPU than {paths[0]}; times would not compare")
+        if result["budget_minutes"] != first["budget_minutes"]:
+            raise SystemExit(f"--merge: {path} ran with another --budget than {paths[0]}")
+    recipes = dict.fromkeys(row["recipe"] for result in results for row in result["rows"] if not row.get("repeat"))
+    rows = [
+        merge_rows(
+            [row for result in results for row in result["rows"] if row["recipe"] == recipe and not row.get("repeat")]
+        )
+        for recipe in recipes
+    ]
+    return {
+        **first,
+        "date": min(result["date"] for result in results),
+        "merged_from": [p.name for p in paths],
+        "load_average_at_end": [result["load_average_at_end"] for result in results],
+        "rows": rows,
     }
 
 
@@ -185,7 +247,34 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work")
     parser.add_argument("--tag", default="", help="suffix of the result files, e.g. folds0-1")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="RESULT_JSON",
+        help="run nothing: combine these result files (disjoint folds, same dataset and CPU) into one table",
+    )
     args = parser.parse_args()
+
+    if args.merge:
+        result = merge_results(args.merge)
+        table = markdown_table(result["rows"], result["nnunet"], result["dataset"], result["budget_minutes"])
+        result["table_markdown"] = table
+        machine = result["machine"]
+        heading = (
+            f"Benchmark merged from {', '.join(result['merged_from'])} (first started {result['date']}), "
+            f"on {machine['cpu']}, {machine['cores']} cores, {'with' if machine['amx_bf16'] else 'without'} AMX-bf16 "
+            f"(precision auto: {'bf16' if machine['amx_bf16'] else 'fp32'})"
+        )
+        write_result(
+            "benchmark",
+            "-".join(filter(None, [result["dataset"], args.tag])),
+            dt.datetime.now(dt.UTC),
+            result,
+            f"{heading}\n\n{table}",
+        )
+        print(table)
+        return
 
     data = SHARED_DATA / args.dataset
     started = dt.datetime.now(dt.UTC)
