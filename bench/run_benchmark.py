@@ -10,6 +10,8 @@ Each recipe trains as its plan says (train.budget_minutes is its cap) unless --b
 Writes bench/results/benchmark-<date>-<dataset>[-tag].json and .md and prints the table. A 5-fold run split
 over sessions (--folds 0 1, then --folds 2 3 4, on the same machine) is combined afterwards with
     .venv/bin/python bench/run_benchmark.py --merge bench/results/<A>.json bench/results/<B>.json --tag 5fold
+and two runs of the same cases are compared case by case (cases better, mean change, per fold) with
+    .venv/bin/python bench/run_benchmark.py --compare bench/results/<base>.json bench/results/<new>.json
 """
 
 from __future__ import annotations
@@ -185,6 +187,22 @@ def merge_results(paths: list[Path]) -> dict:
     }
 
 
+def compare_per_case(base: dict, new: dict) -> str:
+    """How one recipe's row differs from another's on the same cases: cases better, mean and range, per fold."""
+    base_dice = {c["patient"]: c["dice"] for c in base["per_case"]}
+    missing = sorted(c["patient"] for c in new["per_case"] if c["patient"] not in base_dice)
+    if missing:
+        raise SystemExit(f"--compare: the base run did not score {', '.join(missing)}")
+    change = [c["dice"] - base_dice[c["patient"]] for c in new["per_case"]]
+    base_fold = dict(zip(base["folds"], base["dice_per_fold"]))
+    per_fold = ", ".join(f"{d - base_fold[k]:+.4f}" for k, d in zip(new["folds"], new["dice_per_fold"]))
+    return (
+        f"{new['description']} against {base['description']}: Dice {new['dice_mean']:.4f} against "
+        f"{base['dice_mean']:.4f}, better on {sum(d > 0 for d in change)} of {len(change)} cases, "
+        f"{sum(change) / len(change):+.4f} on average ({min(change):+.4f} to {max(change):+.4f}); per fold {per_fold}"
+    )
+
+
 def markdown_table(rows: list[dict], nnunet: dict | None, dataset: str, budget: float | None) -> str:
     lines = [
         "| system | Dice mean ± sd | Dice per fold | HD95 mm | LA volume bias mL (95% limits) "
@@ -254,8 +272,19 @@ def main() -> None:
         metavar="RESULT_JSON",
         help="run nothing: combine these result files (disjoint folds, same dataset and CPU) into one table",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs=2,
+        metavar=("BASE_JSON", "NEW_JSON"),
+        help="run nothing: print, case by case, how the first row of NEW_JSON differs from the first of BASE_JSON",
+    )
     args = parser.parse_args()
 
+    if args.compare:
+        base, new = (json.loads(p.read_text())["rows"][0] for p in args.compare)
+        print(compare_per_case(base, new))
+        return
     if args.merge:
         result = merge_results(args.merge)
         table = markdown_table(result["rows"], result["nnunet"], result["dataset"], result["budget_minutes"])

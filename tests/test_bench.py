@@ -1,0 +1,72 @@
+"""The benchmark's bookkeeping: a 5-fold run split over sessions and merged must give the figures of one run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+# A 5-fold run kept in the repository: its per-case records are the ground truth for the merge.
+WHOLE_RUN = REPO / "bench" / "results" / "benchmark-2026-12-04-msd_task02_heart-5fold-default-2x-amd.json"
+
+
+def load_run_benchmark():
+    spec = importlib.util.spec_from_file_location("run_benchmark", REPO / "bench" / "run_benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fold_subset(result: dict, folds: list[int]) -> dict:
+    """The result file a run of only these folds would have written (inference time kept: it is not per fold)."""
+    rows = []
+    for row in result["rows"]:
+        index = [row["folds"].index(k) for k in folds]
+        subset = {
+            **row,
+            "folds": folds,
+            "dice_per_fold": [row["dice_per_fold"][i] for i in index],
+            "train_minutes_per_fold": [row["train_minutes_per_fold"][i] for i in index],
+            "per_case": [case for case in row["per_case"] if case["fold"] in folds],
+        }
+        for key in ("planned_epochs_per_fold", "epochs_run_per_fold", "plans", "history_per_fold"):
+            subset[key] = {str(k): row[key][str(k)] for k in folds}
+        rows.append(subset)
+    return {**result, "rows": rows}
+
+
+def test_merging_two_halves_of_a_run_gives_back_the_whole_run(tmp_path: Path) -> None:
+    run_benchmark = load_run_benchmark()
+    whole = json.loads(WHOLE_RUN.read_text())
+    halves = []
+    for name, folds in (("a", [0, 1]), ("b", [2, 3, 4])):
+        halves.append(tmp_path / f"{name}.json")
+        halves[-1].write_text(json.dumps(fold_subset(whole, folds)))
+    # Given in the later folds' order first: the merge sorts by fold.
+    merged = run_benchmark.merge_results(halves[::-1])["rows"][0]
+    expected = whole["rows"][0]
+    for key in ("folds", "dice_per_fold", "train_minutes_per_fold", "peak_rss_mb_train"):
+        assert merged[key] == expected[key], key
+    for key in ("dice_mean", "dice_sd", "hd95_mm", "volume_bias_ml", "inference_s_per_volume"):
+        assert merged[key] == pytest.approx(expected[key], abs=1e-12), key
+    assert merged["volume_limits_of_agreement_ml"] == pytest.approx(expected["volume_limits_of_agreement_ml"])
+    table = run_benchmark.markdown_table([merged], None, whole["dataset"], whole["budget_minutes"])
+    assert f"{expected['dice_mean']:.4f} ± {expected['dice_sd']:.4f}" in table
+
+
+def test_merge_refuses_a_fold_given_twice_and_compare_counts_cases(tmp_path: Path) -> None:
+    run_benchmark = load_run_benchmark()
+    whole = json.loads(WHOLE_RUN.read_text())
+    half = tmp_path / "a.json"
+    half.write_text(json.dumps(fold_subset(whole, [0, 1])))
+    with pytest.raises(SystemExit, match="more than one file"):
+        run_benchmark.merge_results([half, half])
+    # One case made worse by 0.01: compare sees it, and the others equal (not better).
+    row = whole["rows"][0]
+    worse = {**row, "per_case": [{**c, "dice": c["dice"] - 0.01 * (i == 0)} for i, c in enumerate(row["per_case"])]}
+    line = run_benchmark.compare_per_case(row, worse)
+    assert f"better on 0 of {len(row['per_case'])} cases" in line
+    assert "(-0.0100 to +0.0000)" in line
