@@ -30,7 +30,8 @@ def error_profile(
     mask: np.ndarray, truth: np.ndarray, spacing_zyx_mm: tuple[float, float, float], near_mm: float, end_fraction: float
 ) -> dict:
     """Missed (FN) and extra (FP) voxels, the share of each within near_mm of the reference surface,
-    and the share in the first and last end_fraction of the atrium's slices."""
+    the share in the first and last end_fraction of the atrium's slices, and the voxels of the largest connected
+    part of each (a whole missed or added structure, as against a thin shell along the boundary)."""
     distance_inside = ndimage.distance_transform_edt(truth, sampling=spacing_zyx_mm)  # to the surface, from inside
     distance_outside = ndimage.distance_transform_edt(~truth, sampling=spacing_zyx_mm)
     slices = np.flatnonzero(truth.any(axis=(1, 2)))
@@ -45,6 +46,8 @@ def error_profile(
         row[f"{kind}_voxels"] = int(wrong.sum())
         row[f"{kind}_near_surface"] = int((wrong & (distance <= near_mm)).sum())
         row[f"{kind}_at_ends"] = int(wrong[at_ends].sum())
+        parts, n_parts = ndimage.label(wrong)
+        row[f"{kind}_largest_part"] = int(np.bincount(parts.ravel())[1:].max()) if n_parts else 0
     return row
 
 
@@ -78,15 +81,16 @@ def main() -> None:
         "",
         (
             f"| | voxels, share of the reference | share within {args.near_mm:g} mm of the reference surface "
-            f"| share in the first and last {args.end_fraction:.0%} of the atrium's slices |"
+            f"| share in the first and last {args.end_fraction:.0%} of the atrium's slices "
+            "| share in each case's largest connected part |"
         ),
-        "| --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for kind in ("missed", "extra"):
         n = total[f"{kind}_voxels"]
         lines.append(
             f"| {kind} | {n / total['reference_voxels']:.3f} | {total[f'{kind}_near_surface'] / n:.2f} "
-            f"| {total[f'{kind}_at_ends'] / n:.2f} |"
+            f"| {total[f'{kind}_at_ends'] / n:.2f} | {total[f'{kind}_largest_part'] / n:.2f} |"
         )
     table = "\n".join(lines)
     print(table)

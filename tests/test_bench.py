@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO
 
@@ -13,11 +14,16 @@ from conftest import REPO
 WHOLE_RUN = REPO / "bench" / "results" / "benchmark-2026-12-04-msd_task02_heart-5fold-default-2x-amd.json"
 
 
-def load_run_benchmark():
-    spec = importlib.util.spec_from_file_location("run_benchmark", REPO / "bench" / "run_benchmark.py")
+def load_bench_script(name: str):
+    """A bench/ script as a module (bench/ is not a package on the tests' path)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_run_benchmark():
+    return load_bench_script("run_benchmark")
 
 
 def fold_subset(result: dict, folds: list[int]) -> dict:
@@ -70,3 +76,15 @@ def test_merge_refuses_a_fold_given_twice_and_compare_counts_cases(tmp_path: Pat
     line = run_benchmark.compare_per_case(row, worse)
     assert f"better on 0 of {len(row['per_case'])} cases" in line
     assert "(-0.0100 to +0.0000)" in line
+
+
+def test_error_profile_counts_a_missed_cap_as_one_part() -> None:
+    module = load_bench_script("error_analysis")
+    z, y, x = np.mgrid[:40, :40, :40]
+    truth = (z - 20) ** 2 + (y - 20) ** 2 + (x - 20) ** 2 <= 12**2
+    # A cap missed as one piece: every missed voxel is in one part, and a voxel added far away is a part of its own.
+    capped = truth & (z < 28)
+    capped[2, 2, 2] = True
+    row = module.error_profile(capped, truth, (1.0, 1.0, 1.0), near_mm=2.5, end_fraction=0.15)
+    assert row["missed_largest_part"] == row["missed_voxels"] == int((truth & (z >= 28)).sum())
+    assert row["extra_voxels"] == 1 and row["extra_largest_part"] == 1
