@@ -40,6 +40,7 @@ SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 RECIPES = {
     "ours": "default plan (preset default)",
     "full": "full plan (preset full)",
+    "full_102_epochs": "full plan, 102 epochs per network (1.7x MSD's planned 60)",
     "ours_fp32_training": "default plan, networks trained in fp32",
     "constants": "pre-plan constants (2.5 mm, 96 px, 2 views), wall-clock bound",
     "thesis": "thesis recipe (64-wide 2D U-Net, Adam 1e-4, BCE)",
