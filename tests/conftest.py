@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -58,3 +59,11 @@ if not (REAL_DATA / "dataset.json").is_file() and os.environ.get("LASEG_REQUIRE_
     # CI sets the switch: there the real-data accuracy guard must run, never skip.
     raise RuntimeError(f"{REAL_DATA} is missing and LASEG_REQUIRE_REALDATA=1")
 requires_real_data = pytest.mark.skipif(not (REAL_DATA / "dataset.json").is_file(), reason=f"{REAL_DATA} not present")
+
+
+def load_bench_script(name: str):
+    """A bench/ script as a module (bench/ is not a package on the tests' path)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, load_bench_script
 
 # A 5-fold run kept in the repository: its per-case records are the ground truth for the merge.
 WHOLE_RUN = REPO / "bench" / "results" / "benchmark-2026-12-04-msd_task02_heart-5fold-default-2x-amd.json"
-
-
-def load_bench_script(name: str):
-    """A bench/ script as a module (bench/ is not a package on the tests' path)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def load_run_benchmark():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REAL_DATA, REPO, requires_real_data, run_snakemake
+from conftest import REAL_DATA, REPO, load_bench_script, requires_real_data, run_snakemake
 
 from laseg.io import Geometry, read_image, read_volume
 
@@ -63,14 +63,17 @@ def test_short_training_already_finds_the_atrium(real_run):
 
 def test_make_predict_reads_a_dicom_series_and_a_nifti_and_writes_masks_and_a_dicom_seg(tmp_path):
     """Issue 15's check: la_007 (held out of the shipped model) exported as a DICOM series three folders deep,
-    beside one NIfTI scan; `make predict` segments both with the shipped model, no training."""
+    beside one NIfTI scan; `make predict` segments both with the shipped model, no training. The series carries
+    la_007's anatomical orientation, as a scanner's would, not the MSD file's axial header over sagittal slices."""
     import pydicom
     from dicom_series import write_series
 
     from laseg.masks import dice
 
-    image, geometry = read_volume(REAL_DATA / "imagesTr" / f"{HELD_OUT}.nii.gz")
+    image, stored = read_volume(REAL_DATA / "imagesTr" / f"{HELD_OUT}.nii.gz")
     truth, _ = read_volume(REAL_DATA / "labelsTr" / f"{HELD_OUT}.nii.gz")
+    direction = load_bench_script("train_shipped_model").ANATOMICAL_DIRECTION["msd_task02_heart"]
+    geometry = Geometry(stored.size, stored.spacing_mm, stored.origin_mm, direction)
     scans = tmp_path / "scans"
     write_series(
         scans / "PAT007" / "study" / "bright_blood", image, geometry.spacing_mm, geometry.origin_mm, geometry.direction
