@@ -5,6 +5,7 @@ the same machine, beside nnU-Net v2's published figures and its measured cost he
     .venv/bin/python bench/run_benchmark.py --dataset msd_task02_heart --recipes ours        # the default plan
     .venv/bin/python bench/run_benchmark.py --dataset la2018_lge_dev --recipes ours full
     .venv/bin/python bench/run_benchmark.py --recipes constants --budget 10 --folds 0    # the pre-plan settings
+    .venv/bin/python bench/run_benchmark.py --dataset msd_task02_heart --anatomical    # headers as a scanner's
 
 Each recipe trains as its plan says (train.budget_minutes is its cap) unless --budget sets the cap.
 Writes bench/results/benchmark-<date>-<dataset>[-tag].json and .md and prints the table. A 5-fold run split
@@ -31,6 +32,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.orientation import anatomical_dataset
 from bench.result_files import cpu_name, write_result
 from laseg.cohort import discover_cases, kfold_splits
 from laseg.metrics import cross_validation_tables
@@ -173,6 +175,8 @@ def merge_results(paths: list[Path]) -> dict:
             raise SystemExit(f"--merge: {path} is another dataset or CPU than {paths[0]}; times would not compare")
         if result["budget_minutes"] != first["budget_minutes"]:
             raise SystemExit(f"--merge: {path} ran with another --budget than {paths[0]}")
+        if result.get("anatomical_header", False) != first.get("anatomical_header", False):
+            raise SystemExit(f"--merge: {path} and {paths[0]} differ in --anatomical")
     recipes = dict.fromkeys(row["recipe"] for result in results for row in result["rows"] if not row.get("repeat"))
     rows = [
         merge_rows(
@@ -268,6 +272,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work")
     parser.add_argument("--tag", default="", help="suffix of the result files, e.g. folds0-1")
     parser.add_argument(
+        "--anatomical",
+        action="store_true",
+        help="run on a copy of the dataset whose headers say where the anatomy lies, as a scanner's would "
+        "(bench/orientation.py); the files as stored otherwise",
+    )
+    parser.add_argument(
         "--merge",
         type=Path,
         nargs="+",
@@ -309,7 +319,9 @@ def main() -> None:
 
     data = SHARED_DATA / args.dataset
     started = dt.datetime.now(dt.UTC)
-    work = args.workdir / args.dataset
+    work = args.workdir / (args.dataset + ("_anatomical" if args.anatomical else ""))
+    if args.anatomical:
+        data = anatomical_dataset(data, args.dataset, work / "data")
     rows = [run_recipe(r, data, args.folds, args.budget, work / r, args.cores) for r in args.recipes]
     if args.repeat_fold is not None:
         repeat = run_recipe("ours", data, [args.repeat_fold], args.budget, work / "ours_repeat", args.cores)
@@ -328,6 +340,7 @@ def main() -> None:
         # amx_bf16: whether precision auto trained and predicted in bf16 here (laseg.model.select_precision)
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "amx_bf16": amx},
         "budget_minutes": args.budget,
+        "anatomical_header": args.anatomical,
         "rows": rows,
         "nnunet": nnunet,
         "table_markdown": table,
@@ -335,6 +348,7 @@ def main() -> None:
     heading = (
         f"Benchmark {result['date']} on {cpu}, {os.cpu_count()} cores, {'with' if amx else 'without'} AMX-bf16 "
         f"(precision auto: {'bf16' if amx else 'fp32'})"
+        + (", scans with their anatomical header (bench/orientation.py)" if args.anatomical else "")
     )
     write_result(
         "benchmark", "-".join(filter(None, [args.dataset, args.tag])), started, result, f"{heading}\n\n{table}"

@@ -1,15 +1,15 @@
 """Train the shipped model (models/la_unet.pt) on every labelled case of both real datasets in ../shared/data,
 with this workflow's own rules, and score it on held-out cases in both of their orientations.
 
-    .venv/bin/python bench/train_shipped_model.py          # about 40 min on 2 CPU cores
+    .venv/bin/python bench/train_shipped_model.py          # about 30 min on 2 CPU cores (Xeon with AMX)
     .venv/bin/python bench/train_shipped_model.py --score OLD.pt models/la_unet.pt --tag TAG   # score checkpoints
 
 `--score` only scores the checkpoints named (held-out cases in both orientations, one synthetic case) and writes
 bench/results/shipped-model-<date>-<tag>.md and .json.
 
-Neither dataset's files carry the orientation of the anatomy in them (see ANATOMICAL_DIRECTION), while a scanner's
+Neither dataset's files carry the orientation of the anatomy in them (bench/orientation.py), while a scanner's
 DICOM, or dcm2niix's NIfTI of it, does. A model that learned only the files as stored found the atrium in la_007 as
-stored (Dice 0.903 after post-processing) but not once its header said where the patient was (0.09): the networks
+stored (Dice 0.903 after post-processing) but not once its header said where the patient was (0.037): the networks
 learn one plane's picture of the heart. So the model learns every case twice, as stored and with its anatomical
 direction (`<id>_anatomical`), and is scored both ways on cases it never saw.
 
@@ -33,35 +33,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.orientation import ANATOMICAL_DIRECTION, with_direction
 from bench.result_files import cpu_name, write_result
 from laseg.checkpoint import checkpoint_facts
 from laseg.cohort import discover_cases
-from laseg.io import Geometry, read_volume, write_volume
 
-# Direction cosines (ITK, LPS world) that put each dataset's voxel axes where the anatomy is, read off the images:
-# - MSD Task02 stores sagittal acquisitions under an axial header (diag(-1, -1, 1)): its "axial" slices show the
-#   aortic arch and the spine side by side. Its voxel axes x, y, z run anterior, superior and to the patient's right
-#   (the descending aorta lies on the left of the spine, the great vessels superior): a rotation, not a mirror.
-# - LA2018's arrays are in DICOM (LPS) order under a header of identity in nibabel's RAS convention, diag(-1, -1, 1)
-#   in ITK's: as stored the descending aorta lies anterior to the atrium; identity puts it posterior and to the left.
-ANATOMICAL_DIRECTION = {
-    "msd_task02_heart": (0.0, 0.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "la2018_lge_dev": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
-}
 DATASETS = tuple(ANATOMICAL_DIRECTION)
 # One case of each dataset stays out of training (both orientations), for the checks on unseen scans.
 HELD_OUT = ("la_007", "06SR5RBREL16DQ6M8LWS")
 ANATOMICAL = "_anatomical"
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
-
-
-def with_direction(source: Path, target: Path, direction: tuple[float, ...]) -> None:
-    """`source` rewritten to `target` with the same voxels, spacing and origin and another direction; kept when
-    already written (a rewrite would look like a new scan to Snakemake and re-slice it)."""
-    if target.is_file():
-        return
-    array, geometry = read_volume(source)
-    write_volume(array, Geometry(geometry.size, geometry.spacing_mm, geometry.origin_mm, direction), target)
 
 
 def combined_dataset(target: Path) -> Path:

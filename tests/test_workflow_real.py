@@ -72,7 +72,7 @@ def test_make_predict_reads_a_dicom_series_and_a_nifti_and_writes_masks_and_a_di
 
     image, stored = read_volume(REAL_DATA / "imagesTr" / f"{HELD_OUT}.nii.gz")
     truth, _ = read_volume(REAL_DATA / "labelsTr" / f"{HELD_OUT}.nii.gz")
-    direction = load_bench_script("train_shipped_model").ANATOMICAL_DIRECTION["msd_task02_heart"]
+    direction = load_bench_script("orientation").ANATOMICAL_DIRECTION["msd_task02_heart"]
     geometry = Geometry(stored.size, stored.spacing_mm, stored.origin_mm, direction)
     scans = tmp_path / "scans"
     write_series(
