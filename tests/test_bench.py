@@ -79,3 +79,35 @@ def test_error_profile_counts_a_missed_cap_as_one_part() -> None:
     row = module.error_profile(capped, truth, (1.0, 1.0, 1.0), near_mm=2.5, end_fraction=0.15)
     assert row["missed_largest_part"] == row["missed_voxels"] == int((truth & (z >= 28)).sum())
     assert row["extra_voxels"] == 1 and row["extra_largest_part"] == 1
+
+
+def test_anatomical_dataset_changes_only_the_direction_and_keeps_what_it_wrote(tmp_path):
+    """bench/orientation.py: the copy has the same voxels, spacing and origin, the dataset's anatomical direction
+    (a rotation: never a mirror, which no scanner writes), and a second call rewrites nothing (Snakemake would
+    re-slice a rewritten scan)."""
+    from laseg.io import read_volume
+    from laseg.synthetic import synthesize_case, write_case
+
+    orientation = load_bench_script("orientation")
+    source = tmp_path / "msd"
+    for folder in ("imagesTr", "labelsTr"):
+        (source / folder).mkdir(parents=True)
+    case = synthesize_case(seed=3, patient_index=0, shape_zyx=(24, 40, 48))
+    write_case(case, source / "imagesTr" / "la_001.nii.gz", source / "labelsTr" / "la_001.nii.gz")
+    training = [{"image": "./imagesTr/la_001.nii.gz", "label": "./labelsTr/la_001.nii.gz"}]
+    (source / "dataset.json").write_text(json.dumps({"name": "one", "training": training, "test": []}))
+
+    target = orientation.anatomical_dataset(source, "msd_task02_heart", tmp_path / "anatomical")
+    direction = orientation.ANATOMICAL_DIRECTION["msd_task02_heart"]
+    for folder in ("imagesTr", "labelsTr"):
+        original, stored = read_volume(source / folder / "la_001.nii.gz")
+        copy, geometry = read_volume(target / folder / "la_001.nii.gz")
+        assert np.array_equal(copy, original)
+        assert geometry.spacing_mm == stored.spacing_mm and geometry.origin_mm == stored.origin_mm
+        assert np.allclose(geometry.direction, direction) and not np.allclose(stored.direction, direction)
+    assert json.loads((target / "dataset.json").read_text())["training"] == training
+    for rotation in orientation.ANATOMICAL_DIRECTION.values():
+        assert np.linalg.det(np.reshape(rotation, (3, 3))) == pytest.approx(1.0)
+    written = (target / "imagesTr" / "la_001.nii.gz").stat().st_mtime_ns
+    orientation.anatomical_dataset(source, "msd_task02_heart", target)
+    assert (target / "imagesTr" / "la_001.nii.gz").stat().st_mtime_ns == written
