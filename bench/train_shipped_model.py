@@ -82,14 +82,17 @@ def held_out_scores(model: Path, data: Path) -> dict[str, dict[str, float]]:
     from laseg.synthetic import synthesize_case, write_case
 
     net, config, _ = load_model(model, "cpu")
-    cases = [(p + suffix, data / "imagesTr" / f"{p}{suffix}.nii.gz") for p in HELD_OUT for suffix in ("", ANATOMICAL)]
+    cases = [
+        (p + suffix, data / "imagesTr" / f"{p}{suffix}.nii.gz", data / "labelsTr" / f"{p}{suffix}.nii.gz")
+        for p in HELD_OUT
+        for suffix in ("", ANATOMICAL)
+    ]
     scores = {}
     with tempfile.TemporaryDirectory() as tmp:
         synthetic = synthesize_case(seed=7, patient_index=0, shape_zyx=(64, 128, 128))  # tests/test_shipped_model.py's
-        write_case(synthetic, Path(tmp) / "image.nii.gz", Path(tmp) / "label.nii.gz")
-        cases.append(("synthetic seed 7", Path(tmp) / "image.nii.gz"))
-        for patient, image in cases:
-            label = Path(str(image).replace("imagesTr", "labelsTr").replace("image.nii", "label.nii"))
+        cases.append(("synthetic seed 7", Path(tmp) / "image.nii.gz", Path(tmp) / "label.nii.gz"))
+        write_case(synthetic, *cases[-1][1:])
+        for patient, image, label in cases:
             stack = load_checked_case(patient, image, label)
             view_masks: dict = {}
             probability = predict_canonical(net, config, stack, view_masks=view_masks)
