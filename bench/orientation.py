@@ -22,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,12 +41,14 @@ ANATOMICAL_DIRECTION = {
     "msd_task02_heart": (0.0, 0.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
     "la2018_lge_dev": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
 }
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()  # where both datasets live, never inside the repository
 
 
 def with_direction(source: Path, target: Path, direction: tuple[float, ...]) -> None:
-    """`source` rewritten to `target` with the same voxels, spacing and origin and another direction; kept when
-    already written (a rewrite would look like a new scan to Snakemake and re-slice it)."""
-    if target.is_file():
+    """`source` rewritten to `target` with the same voxels, spacing and origin and another direction; kept while
+    newer than `source` (a rewrite would look like a new scan to Snakemake and re-slice it), rewritten after the
+    source changed (a stale copy would be scored as the scan)."""
+    if target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns:
         return
     array, geometry = read_volume(source)
     write_volume(array, Geometry(geometry.size, geometry.spacing_mm, geometry.origin_mm, direction), target)
@@ -67,8 +70,6 @@ def anatomical_dataset(source: Path, name: str, target: Path) -> Path:
 def orthogonal_slices(image: Path, label: Path, direction: tuple[float, ...] | None) -> np.ndarray:
     """Axial, coronal and sagittal slices through the label's centre, side by side (BGR, 240 px high), in the
     canonical frame the workflow slices; `direction` replaces the header's when given."""
-    import cv2
-
     array, geometry = read_volume(image)
     mask, _ = read_volume(label)
     if direction is not None:
@@ -94,14 +95,12 @@ def orthogonal_slices(image: Path, label: Path, direction: tuple[float, ...] | N
 
 
 def main() -> None:
-    import cv2
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--figure", type=Path, required=True, help="PNG to write")
     args = parser.parse_args()
     rows = []
     for name, direction in ANATOMICAL_DIRECTION.items():
-        case = next(c for c in discover_cases(REPO.parent / "shared" / "data" / name) if c.label is not None)
+        case = next(c for c in discover_cases(SHARED_DATA / name) if c.label is not None)
         for header in (None, direction):
             row = orthogonal_slices(case.image, case.label, header)
             text = f"{name} {case.patient}: " + ("as stored" if header is None else "anatomical direction")

@@ -32,13 +32,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.orientation import anatomical_dataset
+from bench.orientation import SHARED_DATA, anatomical_dataset
 from bench.result_files import cpu_name, write_result
 from laseg.cohort import discover_cases, kfold_splits
 from laseg.metrics import cross_validation_tables
 from laseg.model import cpu_has_amx_bf16
 
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 RECIPES = {
     "ours": "default plan (preset default)",
     "full": "full plan (preset full)",

@@ -26,6 +26,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -33,16 +34,20 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.orientation import ANATOMICAL_DIRECTION, with_direction
+from bench.orientation import ANATOMICAL_DIRECTION, SHARED_DATA, with_direction
 from bench.result_files import cpu_name, write_result
 from laseg.checkpoint import checkpoint_facts
 from laseg.cohort import discover_cases
+from laseg.masks import dice
+from laseg.postprocess import PostprocessSettings, postprocess_mask
+from laseg.predict import load_model, predict_canonical
+from laseg.slices import load_checked_case
+from laseg.synthetic import synthesize_case, write_case
 
 DATASETS = tuple(ANATOMICAL_DIRECTION)
 # One case of each dataset stays out of training (both orientations), for the checks on unseen scans.
 HELD_OUT = ("la_007", "06SR5RBREL16DQ6M8LWS")
 ANATOMICAL = "_anatomical"
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 
 def combined_dataset(target: Path) -> Path:
@@ -73,14 +78,6 @@ def combined_dataset(target: Path) -> Path:
 def held_out_scores(model: Path, data: Path) -> dict[str, dict[str, float]]:
     """Dice of the model on each held-out case, as stored and anatomical: raw (probability >= 0.5), after the
     default post-processing, and each view's network alone; and on one synthetic case of the workflow's generator."""
-    import tempfile
-
-    from laseg.masks import dice
-    from laseg.postprocess import PostprocessSettings, postprocess_mask
-    from laseg.predict import load_model, predict_canonical
-    from laseg.slices import load_checked_case
-    from laseg.synthetic import synthesize_case, write_case
-
     net, config, _ = load_model(model, "cpu")
     cases = [
         (p + suffix, data / "imagesTr" / f"{p}{suffix}.nii.gz", data / "labelsTr" / f"{p}{suffix}.nii.gz")
@@ -111,8 +108,11 @@ def score_checkpoints(models: list[Path], data: Path, tag: str) -> None:
     """Held-out scores of each checkpoint, side by side, to bench/results/shipped-model-<date>-<tag>."""
     started = dt.datetime.now()
     scores = {str(model): held_out_scores(model, data) for model in models}
+    command = " ".join([".venv/bin/python", "bench/train_shipped_model.py", *sys.argv[1:]])
     lines = [
-        f"Shipped-model checkpoints on held-out cases; {cpu_name()}, CPU inference, fp32.",
+        f"Shipped-model checkpoints on the held-out cases of {' and '.join(DATASETS)} (../shared/data), each as stored",
+        f"and with its anatomical header (bench/orientation.py); {cpu_name()}, CPU inference, fp32.",
+        f"Command: `{command}`",
         "",
         "| checkpoint | case | Dice (post-processed) | Dice (p >= 0.5) | Dice per view network |",
         "| --- | --- | --- | --- | --- |",
@@ -125,6 +125,7 @@ def score_checkpoints(models: list[Path], data: Path, tag: str) -> None:
             lines.append(f"| {model} | {case}{seen} | {s['dice']:.4f} | {s['dice_raw']:.4f} | {views} |")
     result = {
         "cpu": cpu_name(),
+        "command": command,
         "held_out": list(HELD_OUT),
         "anatomical_direction": ANATOMICAL_DIRECTION,
         "scores": scores,

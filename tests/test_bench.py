@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,8 @@ def test_anatomical_dataset_changes_only_the_direction_and_keeps_what_it_wrote(t
     written = (target / "imagesTr" / "la_001.nii.gz").stat().st_mtime_ns
     orientation.anatomical_dataset(source, "msd_task02_heart", target)
     assert (target / "imagesTr" / "la_001.nii.gz").stat().st_mtime_ns == written
+    # A source that changed after its copy was written is copied again: a stale copy would be scored as the scan.
+    newer = written + 10**9
+    os.utime(source / "imagesTr" / "la_001.nii.gz", ns=(newer, newer))
+    orientation.anatomical_dataset(source, "msd_task02_heart", target)
+    assert (target / "imagesTr" / "la_001.nii.gz").stat().st_mtime_ns > written
