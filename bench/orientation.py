@@ -74,7 +74,7 @@ def orthogonal_slices(image: Path, label: Path, direction: tuple[float, ...] | N
     mask, _ = read_volume(label)
     if direction is not None:
         geometry = Geometry(geometry.size, geometry.spacing_mm, geometry.origin_mm, direction)
-    array, mask = to_canonical(array, geometry).astype(np.float32), to_canonical(mask, geometry)
+    array, mask = to_canonical(array, geometry).astype(np.float32), to_canonical(mask, geometry, mask=True)
     sz, sy, sx = canonical_spacing_zyx_mm(geometry)
     z, y, x = (int(v) for v in np.argwhere(mask > 0).mean(axis=0))
     low, high = np.percentile(array, [1, 99.5])

@@ -18,7 +18,9 @@ from laseg.io import (
     atomic_path,
     canonical_spacing_zyx_mm,
     count_nonfinite_voxels,
+    obliquity_degrees,
     read_volume,
+    resamples_to_world_axes,
     to_canonical,
 )
 
@@ -64,7 +66,7 @@ def load_checked_case(patient: str, image_path: ScanPath, label_path: str | Path
             raise InputError(f"{label_path}: label values must be 0/1, found {values[:10].tolist()}")
         if not values.max(initial=0):
             raise InputError(f"{label_path}: label is empty (no left-atrium voxel)")
-        label = to_canonical(label_raw.astype(np.uint8), geometry)
+        label = to_canonical(label_raw.astype(np.uint8), geometry, mask=True)
     canonical_image = to_canonical(image.astype(np.float32), geometry)
     return SliceStack(patient, canonical_image, label, geometry, canonical_spacing_zyx_mm(geometry))
 
@@ -80,6 +82,8 @@ def save_slices(stack: SliceStack, npz_path: str | os.PathLike, sidecar_path: st
         "source_geometry": stack.source_geometry.to_dict(),
         "source_orientation": stack.source_geometry.orientation,
         "canonical_orientation": CANONICAL_ORIENTATION,
+        "obliquity_degrees": round(obliquity_degrees(stack.source_geometry), 2),
+        "resampled_to_world_axes": resamples_to_world_axes(stack.source_geometry),
         "canonical_shape_zyx": list(stack.image.shape),
         "spacing_zyx_mm": list(stack.spacing_zyx_mm),
     }

@@ -105,8 +105,10 @@ def canonical_overlay_inputs(
         if array is not None and array.shape != expected:
             raise ValueError(f"{name} shape {array.shape} does not match geometry size (z,y,x) {expected}")
     grey = window_to_uint8(to_canonical(image, geometry))
-    pred_canonical = to_canonical((np.asarray(pred) != 0).astype(np.uint8), geometry)
-    truth_canonical = None if truth is None else to_canonical((np.asarray(truth) != 0).astype(np.uint8), geometry)
+    pred_canonical = to_canonical((np.asarray(pred) != 0).astype(np.uint8), geometry, mask=True)
+    truth_canonical = (
+        None if truth is None else to_canonical((np.asarray(truth) != 0).astype(np.uint8), geometry, mask=True)
+    )
     return grey, pred_canonical, truth_canonical
 
 
@@ -223,7 +225,7 @@ def write_point_cloud(points_mm: np.ndarray, rgb: tuple[float, float, float], pa
 def keyframe_index(pred: np.ndarray, truth: np.ndarray | None, geometry: Geometry) -> int:
     """The canonical slice with the most left atrium (reference if known, else prediction)."""
     mask = to_canonical(
-        (np.asarray(truth if truth is not None and truth.any() else pred) != 0).astype(np.uint8), geometry
+        (np.asarray(truth if truth is not None and truth.any() else pred) != 0).astype(np.uint8), geometry, mask=True
     )
     per_slice = mask.reshape(len(mask), -1).sum(axis=1)
     return int(per_slice.argmax()) if per_slice.any() else len(mask) // 2
