@@ -238,9 +238,11 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
 
     # Intensity: MRI has no absolute unit, so each volume is put on its own scale.
     settings["model"]["intensity"] = _entry(
-        "clip to the 0.5..99.5th percentile, then z-score per volume",
-        "MRI intensities have no absolute scale: the atrium's 99.5th percentile differs "
-        f"{fingerprint['intensity_scale_ratio']:.1f}x between training cases",
+        "content_range",
+        "MRI intensities have no absolute scale (the atrium's 99.5th percentile differs "
+        f"{fingerprint['intensity_scale_ratio']:.1f}x between training cases): per volume, the 0.5th and 99.5th "
+        "percentiles of its content (voxels above its minimum) become 0 and 1, clipped, a scale that does not "
+        "follow the field of view's share of blood pool, nor a fill value",
         intensity_scale_ratio=round(fingerprint["intensity_scale_ratio"], 2),
         median_inside_la=med["intensity_inside_la"],
         median_outside_la=med["intensity_outside_la"],
@@ -282,7 +284,7 @@ def planned_values(plan: dict) -> dict[str, dict]:
 def planned_training(plan: dict, model_config: dict, train_config: dict) -> tuple[ModelConfig, TrainSettings]:
     """The network and training settings a plan resolves to; the config's own sections give every key the
     plan does not set (those it sets are already resolved in the plan, explicit values included)."""
-    from laseg.model import ModelConfig
+    from laseg.model import INTENSITY_SCHEMES, ModelConfig
     from laseg.train import TrainSettings
 
     values = planned_values(plan)
@@ -299,6 +301,8 @@ def planned_training(plan: dict, model_config: dict, train_config: dict) -> tupl
         inplane_spacing_mm=float(min(model["grid_spacing_mm"][first])),
         grid_spacing_mm={view: [float(s) for s in model["grid_spacing_mm"][view]] for view in views},
         view_context_slices={view: int(model["context_slices"][view]) for view in views},
+        # A plan written before 2026-12-07 described its one scheme, the z-score, in words.
+        intensity=model["intensity"] if model["intensity"] in INTENSITY_SCHEMES else "zscore",
     )
     settings = TrainSettings(
         **{k: v for k, v in train_config.items() if k not in planned_train_keys},

@@ -28,7 +28,8 @@ from laseg.slices import SliceStack
 def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, ModelConfig, dict]:
     """Rebuild the networks from a checkpoint; a missing or incompatible file is a one-line InputError."""
     checkpoint = read_checkpoint(path)
-    config = ModelConfig(**checkpoint["model_config"])
+    # Checkpoints from before 2026-12-07 do not name their intensity scheme: they all z-scored.
+    config = ModelConfig(**{"intensity": "zscore", **checkpoint["model_config"]})
     state_dict = checkpoint["state_dict"]
     if checkpoint["format"] == 1:  # format 1 held a single network (axial unless its config names another view)
         state_dict = {f"networks.{config.views[0]}.{key}": value for key, value in state_dict.items()}

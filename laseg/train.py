@@ -318,7 +318,7 @@ def train_model(
         "model_config": config.to_dict(),
         "preprocessing": {
             "orientation": CANONICAL_ORIENTATION,
-            "intensity": "clip to the 0.5..99.5th percentile, then z-score per volume",
+            "intensity": config.intensity,
             "grid_spacing_mm": {view: list(config.grid_of(view)) for view in config.views},
             "resampling": "area to the model grid, bilinear back",
         },

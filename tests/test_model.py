@@ -57,8 +57,21 @@ def test_pad_and_crop_round_trip():
 def test_resample_keeps_the_mean_and_normalize_gives_unit_scale():
     volume = np.random.default_rng(0).random((3, 64, 50)).astype(np.float32)
     assert resample_inplane(volume, (32, 25), "area").mean() == pytest.approx(volume.mean(), rel=1e-4)
-    normalized = normalize_intensity(volume * 1000 + 7)
+    normalized = normalize_intensity(volume * 1000 + 7, "zscore")
     assert abs(normalized.mean()) < 1e-4 and normalized.std() == pytest.approx(1.0, rel=1e-3)
+    normalized = normalize_intensity(volume * 1000 + 7)
+    assert normalized.min() == 0.0 and normalized.max() == 1.0
+    assert np.allclose(normalized, normalize_intensity(volume), atol=1e-5)  # no unit: gain and offset drop out
+
+
+def test_content_range_ignores_a_fill_value_around_the_scan():
+    # A scan padded with zeros (or resampled, its outside filled with its minimum) keeps its scale; the z-score
+    # moves with the share of the field of view the padding takes.
+    volume = np.random.default_rng(1).gamma(2.0, 100.0, (6, 40, 40)).astype(np.float32) + 50
+    padded = np.pad(volume, ((2, 2), (30, 30), (30, 30)))
+    inner = (slice(2, -2), slice(30, -30), slice(30, -30))
+    assert np.allclose(normalize_intensity(padded)[inner], normalize_intensity(volume), atol=1e-3)
+    assert not np.allclose(normalize_intensity(padded, "zscore")[inner], normalize_intensity(volume, "zscore"), atol=0.1)
 
 
 def test_perfect_prediction_has_lower_loss_than_a_wrong_one():
@@ -315,7 +328,8 @@ def test_views_are_exact_transposes_with_their_own_spacing():
 
 def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
     # A smooth off-centre blob, anisotropic spacing, and a network whose logit is its centre input
-    # slice: every view must then return (nearly) the same probability at the same voxels.
+    # slice: every view must then return (nearly) the same probability at the same voxels. (The z-score
+    # spreads the blob over several logits, enough for the sigmoid to tell one voxel's shift.)
     zz, yy, xx = np.mgrid[0:12, 0:40, 0:32]
     blob = (
         6.0 * np.exp(-(((zz - 4.0) * 3.0) ** 2 + ((yy - 25.0) * 2.5) ** 2 + ((xx - 10.0) * 2.0) ** 2) / (2 * 14.0**2))
@@ -326,7 +340,7 @@ def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
     net = {view: CentreSliceLogit() for view in VIEW_AXES}  # stands in for ViewNetworks: a network per view
     per_view = {
         view: predict_stack(
-            net, ModelConfig(context_slices=1, depth=2, views=(view,)), stack, device=torch.device("cpu")
+            net, ModelConfig(context_slices=1, depth=2, views=(view,), intensity="zscore"), stack, device=torch.device("cpu")
         )
         for view in VIEW_AXES
     }
@@ -337,7 +351,10 @@ def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
     for axis in range(3):
         assert np.abs(np.roll(per_view["axial"], 1, axis=axis) - per_view["axial"]).max() > 0.05
     mean = predict_stack(
-        net, ModelConfig(context_slices=1, depth=2, views=tuple(VIEW_AXES)), stack, device=torch.device("cpu")
+        net,
+        ModelConfig(context_slices=1, depth=2, views=tuple(VIEW_AXES), intensity="zscore"),
+        stack,
+        device=torch.device("cpu"),
     )
     assert np.allclose(mean, np.mean(list(per_view.values()), axis=0), atol=1e-5)
 
