@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,11 @@ if TYPE_CHECKING:
 # Axis order of each view's slice stack, from the canonical (z, y, x) LPS arrays: slices along axis 0.
 VIEW_AXES: dict[str, tuple[int, int, int]] = {"axial": (0, 1, 2), "coronal": (1, 0, 2), "sagittal": (2, 0, 1)}
 INTENSITY_SCHEMES = ("content_range", "zscore")  # normalize_intensity's
+# A scan whose slices in a view are more than this many times thicker than the thickest the view's network learned
+# from gets slices interpolated between its own before that network sees it (slice_refinement): its context slices
+# would otherwise reach several times further than in training (the shipped model on an LGE scan resampled to 4 mm
+# slices: Dice 0.794, its axial network 0.648, against 0.902 at 0.625 mm, bench/robustness.py).
+THICK_SLICE_REFINE_RATIO = 1.5
 
 
 def to_view(volume: np.ndarray, view: str) -> np.ndarray:
@@ -50,6 +56,9 @@ class ModelConfig:
     view_context_slices: dict[str, int] | None = None
     # How each scan is put on one intensity scale (normalize_intensity); checkpoints without it used "zscore".
     intensity: str = "content_range"
+    # Per view, the thickest slices the network learned from (the plan's trained_slice_spacing_mm); None: unknown
+    # (checkpoints before 2026-12-07), slices are never interpolated.
+    view_slice_spacing_mm: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         views = tuple(self.views)
@@ -79,6 +88,15 @@ class ModelConfig:
 
     def in_channels_of(self, view: str) -> int:
         return 2 * self.context_of(view) + 1
+
+    def slice_refinement(self, view: str, slice_spacing_mm: float) -> int:
+        """How many slices `view`'s network gets per slice of a scan with this slice spacing: 1, or as many as
+        bring the spacing down to the thickest it learned from when the scan's are THICK_SLICE_REFINE_RATIO
+        times thicker."""
+        trained = (self.view_slice_spacing_mm or {}).get(view)
+        if not trained or slice_spacing_mm <= THICK_SLICE_REFINE_RATIO * trained:
+            return 1
+        return int(math.ceil(slice_spacing_mm / trained - 1e-6))
 
     @property
     def in_channels(self) -> int:
@@ -244,6 +262,16 @@ def select_precision(requested: str, device: torch.device) -> str:
 def autocast(device: torch.device, precision: str) -> torch.autocast:
     """The forward pass's autocast context for a resolved precision ('bf16' or 'fp32': off)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def interpolate_slices(volume: np.ndarray, factor: int) -> np.ndarray:
+    """`factor - 1` linearly interpolated slices between each two of a (z, y, x) volume: the original slices
+    stay, exactly, at every `factor`-th place of the (z - 1) * factor + 1 returned."""
+    if factor <= 1 or len(volume) < 2:
+        return volume
+    weights = (np.arange(factor, dtype=np.float32) / factor)[None, :, None, None]
+    between = volume[:-1, None] * (1 - weights) + volume[1:, None] * weights
+    return np.concatenate([between.reshape(-1, *volume.shape[1:]), volume[-1:]]).astype(volume.dtype)
 
 
 def prepare_volume(stack: SliceStack, config: ModelConfig, view: str = "axial") -> tuple[np.ndarray, np.ndarray | None]:

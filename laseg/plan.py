@@ -113,6 +113,7 @@ def cohort_fingerprint(cases: list[dict]) -> dict:
             "intensity_outside_la": median("intensity_outside_la"),
         },
         "min": {"la_extent_zyx_mm": [float(v) for v in np.min([c["la_extent_zyx_mm"] for c in cases], axis=0)]},
+        "max": {"spacing_zyx_mm": [float(v) for v in np.max([c["spacing_zyx_mm"] for c in cases], axis=0)]},
         # How far scanners' raw scales disagree: the ratio of the largest to the smallest atrium 99.5th percentile.
         "intensity_scale_ratio": float(max(inside_high) / max(min(inside_high), 1e-6)),
         "orientations": sorted({c["source_orientation"] for c in cases}),
@@ -131,7 +132,7 @@ def _entry(value: object, reason: str, source: str = "plan", **figures: object) 
 def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -> dict:
     """Every planned setting from a cohort fingerprint; `explicit` holds the user's own values of
     PLANNED_KEYS ({"model": {"views": [...]}, ...}), which win and are marked source "config"."""
-    from laseg.model import VIEW_AXES, in_view_order
+    from laseg.model import THICK_SLICE_REFINE_RATIO, VIEW_AXES, in_view_order
 
     preset = PRESETS[preset_name]
     med = fingerprint["median"]
@@ -224,6 +225,15 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
         f"neighbours each side covering {CONTEXT_MM} mm (1..{CONTEXT_MAX_SLICES} slices)",
         slice_spacing_mm={v: spacing[VIEW_AXES[v][0]] for v in views},
     )  # fmt: skip
+    # Fingerprints written before 2026-12-07 have no maximum: their median stands in.
+    thickest = fingerprint.get("max", {}).get("spacing_zyx_mm", spacing)
+    settings["model"]["trained_slice_spacing_mm"] = _entry(
+        {v: round(float(thickest[VIEW_AXES[v][0]]), 4) for v in views},
+        "the thickest slices of the training cases, per view: a scan whose slices are more than "
+        f"{THICK_SLICE_REFINE_RATIO}x thicker gets slices interpolated between its own at prediction, so that the "
+        "context slices lie as close together as in training",
+        max_spacing_zyx_mm=[float(s) for s in thickest],
+    )
     settings["train"]["patch_px"] = entry(
         "train", "patch_px", crops,
         f"{CROP_ATRIUM_EXTENTS} x the atrium's in-plane diameter in the view, "
@@ -303,6 +313,11 @@ def planned_training(plan: dict, model_config: dict, train_config: dict) -> tupl
         view_context_slices={view: int(model["context_slices"][view]) for view in views},
         # A plan written before 2026-12-07 described its one scheme, the z-score, in words.
         intensity=model["intensity"] if model["intensity"] in INTENSITY_SCHEMES else "zscore",
+        view_slice_spacing_mm=(
+            {view: float(model["trained_slice_spacing_mm"][view]) for view in views}
+            if "trained_slice_spacing_mm" in model  # plans before 2026-12-07 lack it
+            else None
+        ),
     )
     settings = TrainSettings(
         **{k: v for k, v in train_config.items() if k not in planned_train_keys},

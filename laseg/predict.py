@@ -17,6 +17,7 @@ from laseg.model import (
     ViewNetworks,
     from_view,
     in_view_order,
+    interpolate_slices,
     predict_probability,
     prepare_volume,
     resample_inplane,
@@ -137,9 +138,15 @@ def predict_canonical(
     for view in config.views:
         image, _ = prepare_volume(stack, config, view)
         native_yx = in_view_order(stack.image.shape, view)[1:]
+        # Slices thicker than the network learned from: it predicts on interpolated ones in between too, so its
+        # context slices lie as close as in training, and keeps its probabilities on the scan's own.
+        factor = config.slice_refinement(view, in_view_order(stack.spacing_zyx_mm, view)[0])
+        view_image = interpolate_slices(image, factor)
         view_probability = from_view(
             resample_inplane(
-                predict_multiscale(net[view], config, image, device, scales, precision, view), native_yx, "bilinear"
+                predict_multiscale(net[view], config, view_image, device, scales, precision, view)[::factor],
+                native_yx,
+                "bilinear",
             ),
             view,
         )

@@ -22,6 +22,7 @@ from laseg.model import (
     context_stack,
     from_view,
     in_view_order,
+    interpolate_slices,
     normalize_intensity,
     pad_to_multiple,
     predict_probability,
@@ -255,6 +256,44 @@ class CentreSliceLogit(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, x.shape[1] // 2 : x.shape[1] // 2 + 1]
+
+
+def test_interpolated_slices_keep_the_originals_in_place():
+    volume = np.random.default_rng(2).random((4, 3, 5)).astype(np.float32)
+    refined = interpolate_slices(volume, 3)
+    assert refined.shape == (10, 3, 5) and refined.dtype == volume.dtype
+    assert np.array_equal(refined[::3], volume)
+    assert np.allclose(refined[1], (2 * volume[0] + volume[1]) / 3)
+    assert interpolate_slices(volume, 1) is volume
+
+
+class ContextSpanLogit(torch.nn.Module):
+    """A stand-in network whose logit is the difference between its outermost context slices: it tells how far
+    apart, in the scan, the slices it is fed lie."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 50.0 * (x[:, -1:] - x[:, :1])
+
+
+def test_a_scan_with_thicker_slices_than_trained_on_is_predicted_as_at_the_trained_spacing():
+    def ramp(slice_mm: float) -> SliceStack:
+        # Intensity rising 20 per mm across the slices, between bands that fix its 0.5th and 99.5th percentiles.
+        z_mm = np.arange(0.0, 30.0 + 1e-6, slice_mm)
+        image = np.repeat((100.0 + 20.0 * z_mm)[:, None, None], 32, axis=1).repeat(32, axis=2).astype(np.float32)
+        image[:, :4], image[:, -4:], image[0, 0, 0] = 10.0, 1000.0, 0.0
+        geometry = Geometry((32, 32, len(z_mm)), (1.0, 1.0, slice_mm), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        return SliceStack("ramp", image, None, geometry, (slice_mm, 1.0, 1.0))
+
+    net, cpu = {"axial": ContextSpanLogit()}, torch.device("cpu")
+    settings = {"context_slices": 1, "depth": 2, "inplane_spacing_mm": 1.0, "views": ("axial",)}
+    trained_at_1mm = ModelConfig(**settings, view_slice_spacing_mm={"axial": 1.0})
+    fine = predict_canonical(net, trained_at_1mm, ramp(1.0), device=cpu)
+    thick = predict_canonical(net, trained_at_1mm, ramp(3.0), device=cpu)
+    inner = (slice(1, -1), slice(4, -4))  # away from the first and last slice and from the bands
+    assert np.allclose(thick[inner], fine[::3][inner], atol=1e-3)
+    # Fed the 3 mm slices as they are, the network sees its context three times further apart.
+    unknown = predict_canonical(net, ModelConfig(**settings), ramp(3.0), device=cpu)
+    assert np.abs(unknown[inner] - fine[::3][inner]).min() > 0.05
 
 
 def test_multiscale_prediction_maps_every_zoom_back_onto_the_input_grid():

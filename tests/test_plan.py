@@ -197,6 +197,21 @@ def test_plan_json_matches_its_schema_and_every_entry_has_a_reason():
         jsonschema.validate(broken, schema)
 
 
+def test_the_plan_records_the_thickest_training_slices_per_view_and_the_networks_get_them():
+    cases = [
+        fingerprint_case(synthetic_case("fine", spacing_zyx_mm=(1.0, 1.25, 1.25), fov_zyx_mm=(100, 200, 200))),
+        fingerprint_case(synthetic_case("thick", spacing_zyx_mm=(2.0, 1.25, 1.25), fov_zyx_mm=(100, 200, 200))),
+        fingerprint_case(synthetic_case("mid", spacing_zyx_mm=(1.5, 1.25, 1.25), fov_zyx_mm=(100, 200, 200))),
+    ]
+    plan = make_plan(cohort_fingerprint(cases), {})
+    assert value(plan, "model", "trained_slice_spacing_mm") == {"axial": 2.0, "coronal": 1.25}
+    config, _ = planned_training(plan, {}, {})
+    assert config.view_slice_spacing_mm == {"axial": 2.0, "coronal": 1.25}
+    assert config.slice_refinement("axial", 3.0) == 1  # within 1.5x of what it learned from
+    assert config.slice_refinement("axial", 5.0) == 3  # 5 mm slices: two between each, 1.67 mm apart
+    assert ModelConfig().slice_refinement("axial", 5.0) == 1  # a checkpoint that does not know: as before
+
+
 def test_the_plan_resolves_to_networks_and_crops_per_view():
     plan = make_plan(
         fingerprint_of(spacing_zyx_mm=(0.625, 0.625, 0.625), fov_zyx_mm=(40, 80, 80), atrium_mm=(20, 30, 30)), {}
