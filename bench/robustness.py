@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/robustness.py                       # models/la_unet.pt, about 5 min on 2 CPU cores
     .venv/bin/python bench/robustness.py --model OTHER.pt --tag TAG --variants reference oblique
+    .venv/bin/python bench/robustness.py --variants slices --without-slice-interpolation --tag TAG   # ablation
 
 Each held-out case of bench/train_shipped_model.py, with its anatomical header (as a scanner writes it), is
 rewritten in ways real acquisitions differ, with the scan's physical content unchanged; the label goes through the
@@ -22,6 +23,7 @@ Writes bench/results/robustness-<date>[-tag].json and .md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import math
 import subprocess
@@ -156,9 +158,13 @@ VARIANTS: dict[str, Variant | None] = {
 }
 
 
-def score(model: Path, work: Path, variants: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+def score(
+    model: Path, work: Path, variants: list[str], slice_interpolation: bool = True
+) -> dict[str, dict[str, dict[str, float]]]:
     """Dice (post-processed), each view network's Dice and seconds, per held-out case and variant named."""
     net, config, _ = load_model(model, "cpu")
+    if not slice_interpolation:  # the ablation: thick slices fed to the networks as they are
+        config = dataclasses.replace(config, view_slice_spacing_mm=None)
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for dataset, patient in HELD_OUT.items():
         source = {kind: SHARED_DATA / dataset / kind / f"{patient}.nii.gz" for kind in ("imagesTr", "labelsTr")}
@@ -195,6 +201,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=REPO / "models" / "la_unet.pt")
     parser.add_argument("--tag", default="")
     parser.add_argument("--variants", nargs="+", default=[], help="only the variants whose names contain one of these")
+    parser.add_argument(
+        "--without-slice-interpolation",
+        action="store_true",
+        help="feed thick slices to the networks as they are (ModelConfig.slice_refinement off)",
+    )
     args = parser.parse_args()
     variants = [name for name in VARIANTS if not args.variants or any(part in name for part in args.variants)]
     started = dt.datetime.now()
@@ -202,7 +213,7 @@ def main() -> None:
         ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        scores = score(args.model, Path(tmp), variants)
+        scores = score(args.model, Path(tmp), variants, not args.without_slice_interpolation)
     command = " ".join([".venv/bin/python", "bench/robustness.py", *sys.argv[1:]])
     patients = list(scores)
     lines = [
@@ -222,7 +233,14 @@ def main() -> None:
             views = ", ".join(f"{k[5:]} {v:.3f}" for k, v in s.items() if k.startswith("dice_"))
             cells.append(f"{s['dice']:.4f} ({views})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    result = {"cpu": cpu_name(), "command": command, "commit": commit, "model": str(args.model), "scores": scores}
+    result = {
+        "cpu": cpu_name(),
+        "command": command,
+        "commit": commit,
+        "slice_interpolation": not args.without_slice_interpolation,
+        "model": str(args.model),
+        "scores": scores,
+    }
     print(write_result("robustness", args.tag, started, result, "\n".join(lines)))
 
 
