@@ -18,9 +18,9 @@ from laseg.synthetic import synthesize_case, write_case
 MODEL = REPO / "models" / "la_unet.pt"
 SHIPPED = load_bench_script("train_shipped_model")  # its held-out cases
 ORIENTATION = load_bench_script("orientation")  # each dataset's anatomical direction
-SYNTHETIC_DICE_BOUND = 0.65  # measured 0.739 (seed 7): the synthetic cohort is not the real scans it learned from
+SYNTHETIC_DICE_BOUND = 0.65  # measured 0.712 (seed 7): the synthetic cohort is not the real scans it learned from
 HELD_OUT_DICE_BOUND = 0.85  # measured on the four below: see models/la_unet.json, held_out_dice
-OBLIQUE_DICE_BOUND = 0.88  # measured after the fix: see bench/results/robustness-2026-12-07-*; 0.849 when an oblique scan was only flipped and swapped
+REWRITTEN_DICE_BOUND = 0.87  # each case of ROBUSTNESS_CASES: the old model and code fail every one, this passes
 
 
 @pytest.fixture(scope="module")
@@ -70,21 +70,34 @@ def test_the_shipped_model_segments_held_out_scans_whichever_way_the_header_orie
     assert dice(mask, stack.label) >= HELD_OUT_DICE_BOUND
 
 
+# Hospital scans differ from the training files in ways bench/robustness.py rewrites the held-out scans (anatomical
+# header); Dice of the model shipped until 2026-12-06 (z-score intensities, thick slices fed as they are, oblique
+# grids flipped and swapped only) against this one with this code (robustness-2026-12-07-shipped-model*.md).
+ROBUSTNESS_CASES = {
+    ("msd_task02_heart", "oblique about the head-foot axis, 30 deg"): "0.849 -> 0.910",
+    ("la2018_lge_dev", "oblique about the front-back axis, 30 deg"): "0.732 -> 0.883",
+    ("msd_task02_heart", "crop to atrium +15 mm"): "0.774 -> 0.905",
+    ("la2018_lge_dev", "pad 40 mm with zeros"): "0.852 -> 0.901",
+    ("la2018_lge_dev", "slices 4 mm"): "0.794 -> 0.879",
+}
+
+
 @requires_real_data
 @pytest.mark.realdata
-def test_the_shipped_model_segments_a_double_oblique_scan_on_its_own_grid(tmp_path, shipped_model):
-    """la_007 with its anatomical header, resampled onto a grid turned 30 degrees about the head-foot axis, as a scan
-    planned on the heart's axes is. Flipped and swapped only, its heart reached the networks turned by 30 degrees:
-    Dice 0.849 (0.910 as acquired, bench/robustness.py). Scored on the turned grid, after the return onto it."""
+@pytest.mark.parametrize("dataset, variant", ROBUSTNESS_CASES, ids=[v for _, v in ROBUSTNESS_CASES])
+def test_the_shipped_model_segments_a_held_out_scan_rewritten_as_hospital_scans_differ(
+    tmp_path, shipped_model, dataset, variant
+):
+    """Scored on the rewritten scan's own grid, after the prediction's return onto it."""
     robustness = load_bench_script("robustness")
-    dataset, patient = "msd_task02_heart", robustness.HELD_OUT["msd_task02_heart"]
+    patient = robustness.HELD_OUT[dataset]
     images = []
     for folder in ("imagesTr", "labelsTr"):
         source = REAL_DATA.parent / dataset / folder / f"{patient}.nii.gz"
         ORIENTATION.with_direction(source, tmp_path / folder / source.name, ORIENTATION.ANATOMICAL_DIRECTION[dataset])
         images.append(sitk.ReadImage(str(tmp_path / folder / source.name)))
-    paths = tmp_path / "oblique_image.nii.gz", tmp_path / "oblique_label.nii.gz"
-    for image, path in zip(robustness.oblique(2, 30)(*images), paths, strict=True):
+    paths = tmp_path / "rewritten_image.nii.gz", tmp_path / "rewritten_label.nii.gz"
+    for image, path in zip(robustness.VARIANTS[variant](*images), paths, strict=True):
         sitk.WriteImage(image, str(path))
     stack = load_checked_case(patient, *paths)
     net, config, _ = shipped_model
@@ -92,4 +105,4 @@ def test_the_shipped_model_segments_a_double_oblique_scan_on_its_own_grid(tmp_pa
     label, geometry = read_volume(paths[1])
     assert probability.shape == label.shape
     mask = postprocess_mask(probability, geometry.spacing_zyx_mm, PostprocessSettings())
-    assert dice(mask, label) >= OBLIQUE_DICE_BOUND
+    assert dice(mask, label) >= REWRITTEN_DICE_BOUND
