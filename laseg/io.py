@@ -26,7 +26,8 @@ CANONICAL_ORIENTATION = "LPS"
 # A scan whose voxel axes lie further than this from the world's (a double-oblique acquisition planned on the
 # heart) is resampled onto the world's axes before slicing. Flipped and swapped only, its heart would reach the
 # networks turned by up to 45 degrees about any axis, beyond the +-15 degrees in plane they learn by augmentation
-# (the shipped model on la_007 turned 30 degrees about the head-foot axis: Dice 0.849 against 0.910, bench/robustness.py).
+# (the shipped model on la_007 turned 30 degrees about the head-foot axis: Dice 0.849 against 0.910,
+# bench/robustness.py).
 # Nearer ones keep every voxel's value, as nearly every scan's header is within a degree or two of the world's axes.
 OBLIQUE_RESAMPLE_DEGREES = 5.0
 

@@ -96,7 +96,7 @@ class ModelConfig:
         trained = (self.view_slice_spacing_mm or {}).get(view)
         if not trained or slice_spacing_mm <= THICK_SLICE_REFINE_RATIO * trained:
             return 1
-        return int(math.ceil(slice_spacing_mm / trained - 1e-6))
+        return math.ceil(slice_spacing_mm / trained - 1e-6)
 
     @property
     def in_channels(self) -> int:

@@ -72,7 +72,9 @@ def test_content_range_ignores_a_fill_value_around_the_scan():
     padded = np.pad(volume, ((2, 2), (30, 30), (30, 30)))
     inner = (slice(2, -2), slice(30, -30), slice(30, -30))
     assert np.allclose(normalize_intensity(padded)[inner], normalize_intensity(volume), atol=1e-3)
-    assert not np.allclose(normalize_intensity(padded, "zscore")[inner], normalize_intensity(volume, "zscore"), atol=0.1)
+    assert not np.allclose(
+        normalize_intensity(padded, "zscore")[inner], normalize_intensity(volume, "zscore"), atol=0.1
+    )
 
 
 def test_perfect_prediction_has_lower_loss_than_a_wrong_one():
@@ -379,7 +381,10 @@ def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
     net = {view: CentreSliceLogit() for view in VIEW_AXES}  # stands in for ViewNetworks: a network per view
     per_view = {
         view: predict_stack(
-            net, ModelConfig(context_slices=1, depth=2, views=(view,), intensity="zscore"), stack, device=torch.device("cpu")
+            net,
+            ModelConfig(context_slices=1, depth=2, views=(view,), intensity="zscore"),
+            stack,
+            device=torch.device("cpu"),
         )
         for view in VIEW_AXES
     }
