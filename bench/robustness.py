@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from bench import train_shipped_model as shipped
 from bench.orientation import ANATOMICAL_DIRECTION, SHARED_DATA, with_direction
 from bench.result_files import cpu_name, write_result
-from laseg.io import read_volume
+from laseg.io import Geometry, read_volume, resample_onto
 from laseg.masks import dice
 from laseg.postprocess import PostprocessSettings, postprocess_mask
 from laseg.predict import load_model, predict_stack
@@ -55,11 +55,13 @@ Variant = Callable[[sitk.Image, sitk.Image], tuple[sitk.Image, sitk.Image]]
 
 
 def resampled(image: sitk.Image, label: sitk.Image, reference: sitk.Image) -> tuple[sitk.Image, sitk.Image]:
-    """Image (linear, outside filled with its minimum) and label (linear on 0/1, then >= 0.5) on `reference`'s grid."""
-    background = float(sitk.GetArrayViewFromImage(image).min())
-    new_image = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, background, image.GetPixelID())
-    fraction = sitk.Resample(sitk.Cast(label, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear, 0.0)
-    return new_image, sitk.Cast(fraction >= 0.5, sitk.sitkUInt8)
+    """Image and label on `reference`'s grid, by the workflow's own resampling of oblique scans
+    (laseg.io.resample_onto: trilinear, the image's minimum outside, the label by area fraction >= 0.5)."""
+    source, target = Geometry.of(image), Geometry.of(reference)
+    return tuple(  # type: ignore[return-value]
+        target.apply_to(sitk.GetImageFromArray(resample_onto(sitk.GetArrayFromImage(x), source, target, mask)))
+        for x, mask in ((image, False), (label, True))
+    )
 
 
 def grid(centre: np.ndarray, direction: np.ndarray, spacing: np.ndarray, extent_mm: np.ndarray) -> sitk.Image:

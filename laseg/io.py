@@ -240,7 +240,7 @@ def world_aligned_geometry(geometry: Geometry) -> Geometry:
     )
 
 
-def _resample(array: np.ndarray, source: Geometry, target: Geometry, mask: bool) -> np.ndarray:
+def resample_onto(array: np.ndarray, source: Geometry, target: Geometry, mask: bool) -> np.ndarray:
     """`array` on `source`'s grid sampled onto `target`'s, trilinear: a mask as its 0/1 fraction, then >= 0.5;
     an image with its minimum outside the source's field of view. Same dtype as `array`."""
     values = np.ascontiguousarray(array, dtype=np.float32)
@@ -263,7 +263,7 @@ def to_canonical(array: np.ndarray, geometry: Geometry, mask: bool = False) -> n
     every voxel's value, unless the scan is oblique beyond OBLIQUE_RESAMPLE_DEGREES: then it is resampled onto
     `world_aligned_geometry` (a `mask` of 0/1 values by its area fraction, then >= 0.5)."""
     if resamples_to_world_axes(geometry):
-        return _resample(array, geometry, world_aligned_geometry(geometry), mask)
+        return resample_onto(array, geometry, world_aligned_geometry(geometry), mask)
     image = geometry.apply_to(sitk.GetImageFromArray(np.ascontiguousarray(array)))
     return sitk.GetArrayFromImage(sitk.DICOMOrient(image, CANONICAL_ORIENTATION))
 
@@ -272,7 +272,7 @@ def from_canonical(array: np.ndarray, geometry: Geometry, mask: bool = False) ->
     """Inverse of `to_canonical`: back onto the source voxel order of `geometry` (resampled, for an oblique
     scan, onto its own grid)."""
     if resamples_to_world_axes(geometry):
-        return _resample(array, world_aligned_geometry(geometry), geometry, mask)
+        return resample_onto(array, world_aligned_geometry(geometry), geometry, mask)
     source = geometry.apply_to(sitk.Image(list(geometry.size), sitk.sitkUInt8))
     canonical_geometry = Geometry.of(sitk.DICOMOrient(source, CANONICAL_ORIENTATION))
     image = canonical_geometry.apply_to(sitk.GetImageFromArray(np.ascontiguousarray(array)))
