@@ -45,6 +45,7 @@ RECIPES = {
     "ours_fp32_training": "default plan, networks trained in fp32",
     "ours_lr_half": "default plan, learning rate 0.0015 (half the default)",
     "ours_lr_double": "default plan, learning rate 0.006 (twice the default)",
+    "ours_lr_quarter": "default plan, learning rate 0.00075 (a quarter of 0.003)",
     "constants": "pre-plan constants (2.5 mm, 96 px, 2 views), wall-clock bound",
     "thesis": "thesis recipe (64-wide 2D U-Net, Adam 1e-4, BCE)",
     "axial": "one axial 2.5D U-Net",
