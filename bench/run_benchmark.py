@@ -18,6 +18,7 @@ and two runs of the same cases are compared case by case (cases better, mean cha
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import json
 import os
@@ -43,8 +44,9 @@ RECIPES = {
     "full": "full plan (preset full)",
     "full_102_epochs": "full plan, 102 epochs per network (1.7x MSD's planned 60)",
     "ours_fp32_training": "default plan, networks trained in fp32",
-    "ours_lr_half": "default plan, learning rate 0.0015 (half the default)",
-    "ours_lr_double": "default plan, learning rate 0.006 (twice the default)",
+    "ours_lr_former": "default plan, learning rate 0.003 (the default until 2026-12-07)",
+    "ours_lr_half": "default plan, learning rate 0.0015 (half the former 0.003; the default since 2026-12-07)",
+    "ours_lr_double": "default plan, learning rate 0.006 (twice the former 0.003)",
     "ours_lr_quarter": "default plan, learning rate 0.00075 (a quarter of 0.003)",
     "constants": "pre-plan constants (2.5 mm, 96 px, 2 views), wall-clock bound",
     "thesis": "thesis recipe (64-wide 2D U-Net, Adam 1e-4, BCE)",
@@ -140,11 +142,22 @@ def case_statistics(per_case: pd.DataFrame) -> dict:
     }
 
 
+def _what_trains(settings: dict) -> dict:
+    """A run's settings without the CPU threads, which change its minutes, not the plan it trains."""
+    return {**settings, "train": {k: v for k, v in settings["train"].items() if k != "threads"}}
+
+
 def merge_rows(rows: list[dict]) -> dict:
     """One recipe's row from runs of disjoint folds (a 5-fold run split over sessions), as if run at once."""
     first = rows[0]
-    if any(r["recipe"] != first["recipe"] or r["settings"] != first["settings"] for r in rows):
+    if any(
+        r["recipe"] != first["recipe"] or _what_trains(r["settings"]) != _what_trains(first["settings"]) for r in rows
+    ):
         raise SystemExit(f"--merge: recipe {first['recipe']!r} ran with different settings in the files given")
+    settings = copy.deepcopy(first["settings"])
+    threads = sorted({r["settings"]["train"].get("threads") for r in rows}, key=str)
+    if len(threads) > 1:  # parts run with --cores 1 beside another run, and parts with the machine to itself
+        settings["train"]["threads"] = threads
     folds = [k for r in rows for k in r["folds"]]
     if len(set(folds)) != len(folds):
         raise SystemExit(f"--merge: recipe {first['recipe']!r} has fold(s) in more than one file: {sorted(folds)}")
@@ -153,7 +166,8 @@ def merge_rows(rows: list[dict]) -> dict:
     # Inference time is a mean per volume: weight each run by the volumes it predicted.
     volumes = [len(r["per_case"]) for r in rows]
     return {
-        **{key: first[key] for key in ("recipe", "description", "settings")},
+        **{key: first[key] for key in ("recipe", "description")},
+        "settings": settings,
         "folds": [k for k, _, _ in by_fold],
         **case_statistics(per_case),
         "dice_per_fold": [r["dice_per_fold"][i] for _, r, i in by_fold],

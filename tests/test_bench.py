@@ -70,6 +70,29 @@ def test_merge_refuses_a_fold_given_twice_and_compare_counts_cases(tmp_path: Pat
     assert "(-0.0100 to +0.0000)" in line
 
 
+def with_train_setting(result: dict, key: str, value: object) -> dict:
+    rows = [
+        {**row, "settings": {**row["settings"], "train": {**row["settings"]["train"], key: value}}}
+        for row in result["rows"]
+    ]
+    return {**result, "rows": rows}
+
+
+def test_merge_takes_parts_run_on_other_thread_counts_but_not_other_training(tmp_path: Path) -> None:
+    run_benchmark = load_run_benchmark()
+    whole = json.loads(WHOLE_RUN.read_text())
+    one_thread, two_threads = tmp_path / "a.json", tmp_path / "b.json"
+    one_thread.write_text(json.dumps(with_train_setting(fold_subset(whole, [0, 1]), "threads", 1)))
+    two_threads.write_text(json.dumps(with_train_setting(fold_subset(whole, [2, 3, 4]), "threads", 2)))
+    merged = run_benchmark.merge_results([one_thread, two_threads])["rows"][0]
+    assert merged["settings"]["train"]["threads"] == [1, 2]  # the result file says both ran
+    assert merged["dice_mean"] == pytest.approx(whole["rows"][0]["dice_mean"], abs=1e-12)
+    other_rate = tmp_path / "c.json"
+    other_rate.write_text(json.dumps(with_train_setting(fold_subset(whole, [2, 3, 4]), "learning_rate", 0.0015)))
+    with pytest.raises(SystemExit, match="different settings"):
+        run_benchmark.merge_results([one_thread, other_rate])
+
+
 def test_error_profile_counts_a_missed_cap_as_one_part() -> None:
     module = load_bench_script("error_analysis")
     z, y, x = np.mgrid[:40, :40, :40]
