@@ -64,6 +64,7 @@ PUBLISHED = {
 
 def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, workdir: Path, cores: int) -> dict:
     """Run the CV rules for the given folds of one recipe; return its row of the table."""
+    folds = sorted(folds)  # the per-fold lists below come out in fold order, whatever order the folds were given in
     workdir.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((REPO / "bench" / "configs" / f"{recipe}.yaml").read_text())
     config["data"] = {"source": "folder", "path": str(data)}
