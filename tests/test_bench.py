@@ -93,6 +93,20 @@ def test_merge_takes_parts_run_on_other_thread_counts_but_not_other_training(tmp
         run_benchmark.merge_results([one_thread, other_rate])
 
 
+def test_merge_keeps_each_parts_workflow_wall_clock_and_marks_untimed_parts(tmp_path: Path) -> None:
+    run_benchmark = load_run_benchmark()
+    whole = json.loads(WHOLE_RUN.read_text())  # written before the whole call was timed
+    fold0 = fold_subset(whole, [0])
+    fold0["rows"][0]["workflow_wall_minutes"] = {"0": 17.25}
+    timed, untimed = tmp_path / "a.json", tmp_path / "b.json"
+    timed.write_text(json.dumps(fold0))
+    untimed.write_text(json.dumps(fold_subset(whole, [1, 2, 3, 4])))
+    merged = run_benchmark.merge_results([untimed, timed])["rows"][0]
+    assert merged["workflow_wall_minutes"] == {"1 2 3 4": None, "0": 17.25}
+    table = run_benchmark.markdown_table([merged], None, whole["dataset"], whole["budget_minutes"])
+    assert "folds 1 2 3 4: not timed; folds 0: 17.2 min" in table
+
+
 def test_error_profile_counts_a_missed_cap_as_one_part() -> None:
     module = load_bench_script("error_analysis")
     z, y, x = np.mgrid[:40, :40, :40]
