@@ -1,6 +1,6 @@
 """Inference-side ablation on a finished cross-validation run: test-time zooms, numeric precision (fp32 or
-bf16 autocast), mirroring, post-processing, the network's memory layout, and the resolution ceiling of
-its in-plane grid.
+bf16 autocast), mirroring, how the networks' output goes back to the scan's grid, post-processing, the network's
+memory layout, and the resolution ceiling of its in-plane grid.
 
 Reuses the fold checkpoints and slices of a `bench/run_benchmark.py` work folder (no training), so every
 variant is scored on the same 20 held-out cases with the same networks:
@@ -29,19 +29,23 @@ sys.path.insert(0, str(REPO))
 from bench.result_files import write_result
 from laseg.cohort import discover_cases, kfold_splits
 from laseg.metrics import dice
-from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, prepare_volume, resample_inplane
+from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, prepare_volume, resample_inplane, sigmoid
 from laseg.postprocess import PostprocessSettings, postprocess_mask
-from laseg.predict import load_model, predict_multiscale
+from laseg.predict import LOGIT_UPSAMPLING, load_model, multiscale_logits, view_probability_on_scan
 from laseg.slices import load_slices
 
 DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms", "threshold 0.5, largest component (default)"
 WHOLE_SLICE_ZOOMS = "3 zooms, every zoom on whole slices"
 MIRRORED = "no zoom + left-right mirror"
 CONTIGUOUS = "no zoom, contiguous memory layout (channels_last off)"
+# How a view's output reaches the scan's grid: the default resamples logits (LOGIT_UPSAMPLING, bicubic); until
+# 2026-12-07 it resampled probabilities bilinearly.
+PROBABILITY_BILINEAR = "no zoom, probabilities resampled bilinearly to the scan (before 2026-12-07)"
+LOGIT_BILINEAR = "no zoom, logits resampled bilinearly to the scan"
 BF16_SUFFIX = ", bf16"  # the same zooms with bf16 autocast (predict.precision auto picks it on CPUs with AMX)
 RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as 0/1 and back"
 SOFT_RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as area fractions and back"
-# Zooms after the first cover the box around the atrium (predict_multiscale's default) unless named here.
+# Zooms after the first cover the box around the atrium (multiscale_logits' default) unless named here.
 TEST_TIME_SCALES = {
     "no zoom": [1.0],
     DEFAULT_SCALES: [1.0, 0.9, 1.1],
@@ -49,6 +53,8 @@ TEST_TIME_SCALES = {
     "5 zooms": [1.0, 0.9, 1.1, 0.8, 1.2],
     MIRRORED: [1.0],
     CONTIGUOUS: [1.0],
+    PROBABILITY_BILINEAR: [1.0],
+    LOGIT_BILINEAR: [1.0],
 }
 TEST_TIME_SCALES |= {name + BF16_SUFFIX: TEST_TIME_SCALES[name] for name in ("no zoom", DEFAULT_SCALES)}
 POSTPROCESS = {
@@ -113,11 +119,11 @@ def main() -> None:
                 start = time.perf_counter()
                 probability = np.zeros(stack.image.shape, np.float32)
                 for view, (image, _) in prepared.items():  # the mean over the model's views, as predict_stack
-                    view_probability = predict_multiscale(
+                    view_logits = multiscale_logits(
                         net[view], model_config, image, torch.device("cpu"), scales, precision, view, zoom_region
                     )
                     if scales_name == MIRRORED:  # what mirroring at test time would add; training never mirrors
-                        mirrored = predict_multiscale(
+                        mirrored = multiscale_logits(
                             net[view],
                             model_config,
                             np.ascontiguousarray(image[:, :, ::-1]),
@@ -126,11 +132,16 @@ def main() -> None:
                             precision,
                             view,
                         )
-                        view_probability = (view_probability + mirrored[:, :, ::-1]) / 2
-                    view_probability = resample_inplane(
-                        view_probability, in_view_order(stack.image.shape, view)[1:], "bilinear"
-                    )
-                    probability += from_view(view_probability, view) / len(prepared)
+                        view_logits = (view_logits + mirrored[:, :, ::-1]) / 2
+                    if scales_name == PROBABILITY_BILINEAR:
+                        native_yx = in_view_order(stack.image.shape, view)[1:]
+                        view_probability = from_view(
+                            resample_inplane(sigmoid(view_logits), native_yx, "bilinear"), view
+                        )
+                    else:
+                        upsampling = "bilinear" if scales_name == LOGIT_BILINEAR else LOGIT_UPSAMPLING
+                        view_probability = view_probability_on_scan(view_logits, stack.image.shape, view, upsampling)
+                    probability += view_probability / len(prepared)
                 seconds_by_scales.setdefault(scales_name, []).append(time.perf_counter() - start)
                 probability = np.clip(probability, 0.0, 1.0)
                 # Post-processing variants only on the default zooms: the two axes are independent enough.

@@ -195,14 +195,15 @@ def inplane_shape(
 
 
 def resample_inplane(volume: np.ndarray, shape_yx: tuple[int, int], mode: str) -> np.ndarray:
-    """Resize every axial slice of a (z, y, x) volume to shape_yx: mode "area" to shrink, "bilinear" to grow.
+    """Resize every axial slice of a (z, y, x) volume to shape_yx: mode "area" to shrink, "bilinear" or "bicubic"
+    to grow.
 
     torch rather than cv2: cv2 5 only resizes up to 4 channels at non-integer area ratios.
     """
     if volume.shape[1:] == tuple(shape_yx):
         return volume.astype(np.float32, copy=False)
     slices = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[:, None]
-    options = {"align_corners": False} if mode == "bilinear" else {}
+    options = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
     return F.interpolate(slices, size=tuple(shape_yx), mode=mode, **options)[:, 0].numpy()
 
 
@@ -287,6 +288,32 @@ def prepare_volume(stack: SliceStack, config: ModelConfig, view: str = "axial") 
 
 
 @torch.no_grad()
+def predict_logits(
+    net: torch.nn.Module,
+    image: np.ndarray,
+    config: ModelConfig,
+    device: torch.device,
+    precision: str = "fp32",
+    batch_size: int = 32,
+    view: str = "axial",
+) -> np.ndarray:
+    """The network's logits for every slice of a prepared (z, y, x) `view` volume, at the model's grid."""
+    net.eval()
+    padded, crop = pad_to_multiple(image, config.size_multiple, float(image.min()))
+    out = np.empty((len(image), *image.shape[1:]), np.float32)
+    for start in range(0, len(image), batch_size):
+        index = np.arange(start, min(start + batch_size, len(image)))
+        batch = torch.from_numpy(context_stack(padded, index, config.context_of(view))).to(device)
+        with autocast(device, precision):
+            logits = net(batch)
+        out[index] = logits.float().cpu().numpy()[:, 0][:, crop[0], crop[1]]
+    return out
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))).astype(np.float32)
+
+
 def predict_probability(
     net: torch.nn.Module,
     image: np.ndarray,
@@ -297,14 +324,4 @@ def predict_probability(
     view: str = "axial",
 ) -> np.ndarray:
     """Probabilities for every slice of a prepared (z, y, x) `view` volume, at the model's grid."""
-    net.eval()
-    padded, crop = pad_to_multiple(image, config.size_multiple, float(image.min()))
-    out = np.empty((len(image), *image.shape[1:]), np.float32)
-    for start in range(0, len(image), batch_size):
-        index = np.arange(start, min(start + batch_size, len(image)))
-        batch = torch.from_numpy(context_stack(padded, index, config.context_of(view))).to(device)
-        with autocast(device, precision):
-            logits = net(batch)
-        prob = torch.sigmoid(logits.float()).cpu().numpy()[:, 0]
-        out[index] = prob[:, crop[0], crop[1]]
-    return out
+    return sigmoid(predict_logits(net, image, config, device, precision, batch_size, view))

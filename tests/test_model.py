@@ -29,9 +29,17 @@ from laseg.model import (
     prepare_volume,
     resample_inplane,
     select_precision,
+    sigmoid,
     to_view,
 )
-from laseg.predict import atrium_region, load_model, predict_canonical, predict_multiscale, predict_stack
+from laseg.predict import (
+    atrium_region,
+    load_model,
+    multiscale_logits,
+    predict_canonical,
+    predict_stack,
+    view_probability_on_scan,
+)
 from laseg.slices import SliceStack
 from laseg.train import TrainSettings, augment_batch, bce_dice_loss, train_model, write_history
 
@@ -305,13 +313,27 @@ def test_multiscale_prediction_maps_every_zoom_back_onto_the_input_grid():
     image = np.repeat(blob[None], 3, axis=0).astype(np.float32)
     net, device = CentreSliceLogit(), torch.device("cpu")
     single = predict_probability(net, image, config, device)
-    assert np.array_equal(predict_multiscale(net, config, image, device, [1.0]), single)
-    zoomed = predict_multiscale(net, config, image, device, [1.0, 0.9, 1.1])
+    assert np.array_equal(sigmoid(multiscale_logits(net, config, image, device, [1.0])), single)
+    zoomed = sigmoid(multiscale_logits(net, config, image, device, [1.0, 0.9, 1.1]))
     assert zoomed.shape == image.shape and np.abs(zoomed - single).max() < 0.03
     # The tolerance is tight enough to catch a zoom mapped back 2 pixels off.
     assert np.abs(predict_probability(net, np.roll(image, 2, axis=2), config, device) - single).max() > 0.1
     with pytest.raises(ValueError, match="positive"):
-        predict_multiscale(net, config, image, device, [1.0, 0.0])
+        multiscale_logits(net, config, image, device, [1.0, 0.0])
+
+
+def test_logits_not_probabilities_go_from_the_network_grid_to_the_scan():
+    # A steep ramp across columns, crossing 0 at grid column 3.2: the boundary the network draws. On a scan
+    # with twice the columns, column 7 sits at grid position 3.25, just inside it.
+    columns = np.arange(8, dtype=np.float32)
+    logits = np.broadcast_to(4.0 * (columns - 3.2), (2, 4, 8)).astype(np.float32)
+    probability = view_probability_on_scan(logits, (2, 8, 16), "axial")
+    scan_columns_at_grid = (np.arange(16) + 0.5) / 2 - 0.5
+    assert np.array_equal(probability[0, 3] >= 0.5, scan_columns_at_grid >= 3.2)
+    assert probability.min() >= 0.0 and probability.max() <= 1.0
+    # Interpolated probabilities of the same ramp put the boundary past column 7: the bias this avoids.
+    by_probability = resample_inplane(sigmoid(logits), (8, 16), "bilinear")
+    assert not by_probability[0, 3, 7] >= 0.5 and probability[0, 3, 7] >= 0.5
 
 
 def test_zooms_after_the_first_cover_only_the_box_around_the_atrium_and_agree_with_whole_volume_zooms():
@@ -328,28 +350,28 @@ def test_zooms_after_the_first_cover_only_the_box_around_the_atrium_and_agree_wi
     pixels_seen: list[int] = []
     net.register_forward_hook(lambda _module, inputs, _output: pixels_seen.append(inputs[0][:, 0].numel()))
 
-    whole = predict_multiscale(net, config, image, device, [1.0, 0.9, 1.1], zoom_region="volume")
+    whole = multiscale_logits(net, config, image, device, [1.0, 0.9, 1.1], zoom_region="volume")
     whole_pixels, pixels_seen[:] = sum(pixels_seen), []
-    boxed = predict_multiscale(net, config, image, device, [1.0, 0.9, 1.1])
+    boxed = multiscale_logits(net, config, image, device, [1.0, 0.9, 1.1])
     boxed_pixels = sum(pixels_seen)
-    first = predict_multiscale(net, config, image, device, [1.0])
-    region = atrium_region(first, 8, 8)
+    first = multiscale_logits(net, config, image, device, [1.0])
+    region = atrium_region(first >= 0.0, 8, 8)
     assert region == (slice(10, 30), slice(23, 58), slice(53, 88))  # the disk spans rows 31-49, columns 61-79
-    assert np.abs(boxed[region] - first[region]).max() > 0.1  # the zooms ran inside the box
+    assert np.abs(boxed[region] - first[region]).max() > 0.5  # the zooms ran inside the box (logits)
     outside = np.ones(image.shape, bool)
     outside[region] = False
     assert np.allclose(boxed[outside], first[outside], rtol=0, atol=1e-6)  # the first zoom stands in there
     # Same mask as zooming every slice whole: a zoomed box samples the slice at other positions than a
-    # zoomed slice does, which moves probabilities but not which side of 0.5 they fall.
-    assert ((boxed >= 0.5) != (whole >= 0.5)).sum() <= 0.01 * (whole >= 0.5).sum()
+    # zoomed slice does, which moves logits but not which side of 0 (probability 0.5) they fall.
+    assert ((boxed >= 0.0) != (whole >= 0.0)).sum() <= 0.01 * (whole >= 0.0).sum()
     # The first zoom sees 40 x 96 x 128 pixels, each further zoom about 22 x 35 x 35 of them.
     assert boxed_pixels < 0.45 * whole_pixels
 
     nothing = np.full((6, 32, 32), -3.0, np.float32)
-    assert atrium_region(predict_multiscale(net, config, nothing, device, [1.0]), 8, 8) is None
+    assert atrium_region(multiscale_logits(net, config, nothing, device, [1.0]) >= 0.0, 8, 8) is None
     assert np.allclose(
-        predict_multiscale(net, config, nothing, device, [1.0, 0.9, 1.1]),
-        predict_multiscale(net, config, nothing, device, [1.0]),
+        multiscale_logits(net, config, nothing, device, [1.0, 0.9, 1.1]),
+        multiscale_logits(net, config, nothing, device, [1.0]),
         rtol=0,
         atol=1e-6,
     )
