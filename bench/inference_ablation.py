@@ -156,8 +156,9 @@ def main() -> None:
                     dice_by_variant.setdefault(name, []).append(dice(mask, truth))
             print(fold, patient, {k: round(v[-1], 4) for k, v in dice_by_variant.items()}, flush=True)
 
+    n_cases = len(next(iter(dice_by_variant.values())))
     lines = [
-        "| test-time zooms; post-processing | Dice mean ± sd (20 cases) | network seconds / volume |",
+        f"| test-time zooms; post-processing | Dice mean ± sd ({n_cases} cases) | network seconds / volume |",
         "| --- | --- | --- |",
     ]
     for name, values in dice_by_variant.items():
