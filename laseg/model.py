@@ -311,17 +311,5 @@ def predict_logits(
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from logits, float32, without overflow warnings far from the boundary."""
     return (1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))).astype(np.float32)
-
-
-def predict_probability(
-    net: torch.nn.Module,
-    image: np.ndarray,
-    config: ModelConfig,
-    device: torch.device,
-    precision: str = "fp32",
-    batch_size: int = 32,
-    view: str = "axial",
-) -> np.ndarray:
-    """Probabilities for every slice of a prepared (z, y, x) `view` volume, at the model's grid."""
-    return sigmoid(predict_logits(net, image, config, device, precision, batch_size, view))

@@ -27,7 +27,7 @@ from laseg.model import (
     ViewNetworks,
     autocast,
     context_stack,
-    predict_probability,
+    predict_logits,
     prepare_volume,
     select_device,
     select_precision,
@@ -419,7 +419,7 @@ def train_network(
             val_dice = float(
                 np.mean(
                     [
-                        dice(predict_probability(net, v.image, config, device, precision, view=view) >= 0.5, v.mask)
+                        dice(predict_logits(net, v.image, config, device, precision, view=view) >= 0.0, v.mask)
                         for v in val_volumes
                     ]
                 )

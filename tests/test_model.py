@@ -25,7 +25,7 @@ from laseg.model import (
     interpolate_slices,
     normalize_intensity,
     pad_to_multiple,
-    predict_probability,
+    predict_logits,
     prepare_volume,
     resample_inplane,
     select_precision,
@@ -192,7 +192,7 @@ def test_bf16_training_and_inference_stay_close_to_fp32():
         net = UNet2D(config)
         net.load_state_dict({k.removeprefix("networks.axial."): v for k, v in checkpoint["state_dict"].items()})
         by_precision[precision] = {
-            p: predict_probability(net, image, config, torch.device("cpu"), p) for p in ("fp32", "bf16")
+            p: sigmoid(predict_logits(net, image, config, torch.device("cpu"), p)) for p in ("fp32", "bf16")
         }
     fp32_net = by_precision["fp32"]
     assert fp32_net["fp32"].max() - fp32_net["fp32"].min() > 0.5  # it has learned: not all near 0.5
@@ -312,12 +312,12 @@ def test_multiscale_prediction_maps_every_zoom_back_onto_the_input_grid():
     blob = 6.0 * np.exp(-((yy - 30.0) ** 2 + (xx - 20.0) ** 2) / (2 * 8.0**2)) - 3.0  # off-centre, smooth
     image = np.repeat(blob[None], 3, axis=0).astype(np.float32)
     net, device = CentreSliceLogit(), torch.device("cpu")
-    single = predict_probability(net, image, config, device)
+    single = sigmoid(predict_logits(net, image, config, device))
     assert np.array_equal(sigmoid(multiscale_logits(net, config, image, device, [1.0])), single)
     zoomed = sigmoid(multiscale_logits(net, config, image, device, [1.0, 0.9, 1.1]))
     assert zoomed.shape == image.shape and np.abs(zoomed - single).max() < 0.03
     # The tolerance is tight enough to catch a zoom mapped back 2 pixels off.
-    assert np.abs(predict_probability(net, np.roll(image, 2, axis=2), config, device) - single).max() > 0.1
+    assert np.abs(sigmoid(predict_logits(net, np.roll(image, 2, axis=2), config, device)) - single).max() > 0.1
     with pytest.raises(ValueError, match="positive"):
         multiscale_logits(net, config, image, device, [1.0, 0.0])
 
