@@ -49,6 +49,7 @@ RECIPES = {
     "ours_lr_half": "default plan, learning rate 0.0015 (half the former 0.003; the default since 2026-12-07)",
     "ours_lr_double": "default plan, learning rate 0.006 (twice the former 0.003)",
     "ours_lr_quarter": "default plan, learning rate 0.00075 (a quarter of 0.003)",
+    "ours_seed1": "default plan, training seed 1 (the default trains with seed 0)",
     "constants": "pre-plan constants (2.5 mm, 96 px, 2 views), wall-clock bound",
     "thesis": "thesis recipe (64-wide 2D U-Net, Adam 1e-4, BCE)",
     "axial": "one axial 2.5D U-Net",
