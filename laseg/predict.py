@@ -46,9 +46,10 @@ def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, Mo
 
 
 # How a view's logits go from the network's grid to the scan's: resampling logits rather than probabilities keeps
-# the boundary where the network puts it. Between a pixel the sigmoid has saturated and a less certain one, interpolated
-# probabilities cross 0.5 nearer the saturated pixel than the logits do: on MSD's 5 folds (2.5 mm grid, 1.25 mm scans) bicubic logits scored +0.0031 Dice
-# over bilinear probabilities, better on all 20 cases (bench/inference_ablation.py, 2026-12-07).
+# the boundary where the network puts it. Between a pixel the sigmoid has saturated and a less certain one,
+# interpolated probabilities cross 0.5 nearer the saturated pixel than the logits do. On MSD's 5 folds (2.5 mm grid,
+# 1.25 mm scans) bicubic logits scored +0.0031 Dice over bilinear probabilities, better on all 20 cases
+# (bench/inference_ablation.py, 2026-12-07).
 LOGIT_UPSAMPLING = "bicubic"
 
 
