@@ -1,6 +1,6 @@
 """Inference-side ablation on a finished cross-validation run: test-time zooms, numeric precision (fp32 or
-bf16 autocast), mirroring, how the networks' output goes back to the scan's grid, post-processing, the network's
-memory layout, and the resolution ceiling of its in-plane grid.
+bf16 autocast), mirroring, how the networks' output goes back to the scan's grid and how the views combine,
+post-processing, the network's memory layout, and the resolution ceiling of its in-plane grid.
 
 Reuses the fold checkpoints and slices of a `bench/run_benchmark.py` work folder (no training), so every
 variant is scored on the same 20 held-out cases with the same networks:
@@ -31,7 +31,7 @@ from laseg.cohort import discover_cases, kfold_splits
 from laseg.metrics import dice
 from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, prepare_volume, resample_inplane, sigmoid
 from laseg.postprocess import PostprocessSettings, postprocess_mask
-from laseg.predict import LOGIT_UPSAMPLING, load_model, multiscale_logits, view_probability_on_scan
+from laseg.predict import LOGIT_UPSAMPLING, load_model, multiscale_logits, view_logits_on_scan
 from laseg.slices import load_slices
 
 DEFAULT_SCALES, DEFAULT_POSTPROCESS = "3 zooms", "threshold 0.5, largest component (default)"
@@ -42,6 +42,10 @@ CONTIGUOUS = "no zoom, contiguous memory layout (channels_last off)"
 # 2026-12-07 it resampled probabilities bilinearly.
 PROBABILITY_BILINEAR = "no zoom, probabilities resampled bilinearly to the scan (before 2026-12-07)"
 LOGIT_BILINEAR = "no zoom, logits resampled bilinearly to the scan"
+# The default averages the views' logits on the scan's grid, then the sigmoid; until 2026-12-07 (evening) it
+# averaged their probabilities.
+VIEWS_AS_PROBABILITIES = "no zoom, views averaged as probabilities (before 2026-12-07 evening)"
+ZOOMED_VIEWS_AS_PROBABILITIES = "3 zooms, views averaged as probabilities (before 2026-12-07 evening)"
 BF16_SUFFIX = ", bf16"  # the same zooms with bf16 autocast (predict.precision auto picks it on CPUs with AMX)
 RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as 0/1 and back"
 SOFT_RESOLUTION_CEILING = "no network: the reference label taken to the network's grid as area fractions and back"
@@ -55,6 +59,8 @@ TEST_TIME_SCALES = {
     CONTIGUOUS: [1.0],
     PROBABILITY_BILINEAR: [1.0],
     LOGIT_BILINEAR: [1.0],
+    VIEWS_AS_PROBABILITIES: [1.0],
+    ZOOMED_VIEWS_AS_PROBABILITIES: [1.0, 0.9, 1.1],
 }
 TEST_TIME_SCALES |= {name + BF16_SUFFIX: TEST_TIME_SCALES[name] for name in ("no zoom", DEFAULT_SCALES)}
 POSTPROCESS = {
@@ -71,6 +77,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work" / "ours")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tag", default="")
+    parser.add_argument("--folds", type=int, nargs="+", help="only these folds (default: all the work folder's)")
     parser.add_argument(
         "--zooms",
         nargs="+",
@@ -88,6 +95,8 @@ def main() -> None:
     dice_by_variant: dict[str, list[float]] = {}
     seconds_by_scales: dict[str, list[float]] = {}
     for fold, (_, test_patients) in enumerate(splits):
+        if args.folds is not None and fold not in args.folds:
+            continue
         net, model_config, _ = load_model(args.workdir / f"results/cv/fold_{fold}/model.pt", "cpu")
         for patient in test_patients:
             stack = load_slices(
@@ -117,7 +126,14 @@ def main() -> None:
                 )
                 precision = "bf16" if scales_name.endswith(BF16_SUFFIX) else "fp32"
                 start = time.perf_counter()
-                probability = np.zeros(stack.image.shape, np.float32)
+                # Each view's output on the scan's grid: logits, or probabilities for the rows that average those.
+                averages_probabilities = scales_name in (
+                    PROBABILITY_BILINEAR,
+                    VIEWS_AS_PROBABILITIES,
+                    ZOOMED_VIEWS_AS_PROBABILITIES,
+                )
+                upsampling = "bilinear" if scales_name in (PROBABILITY_BILINEAR, LOGIT_BILINEAR) else LOGIT_UPSAMPLING
+                view_outputs = []
                 for view, (image, _) in prepared.items():  # the mean over the model's views, as predict_stack
                     view_logits = multiscale_logits(
                         net[view], model_config, image, torch.device("cpu"), scales, precision, view, zoom_region
@@ -133,17 +149,17 @@ def main() -> None:
                             view,
                         )
                         view_logits = (view_logits + mirrored[:, :, ::-1]) / 2
-                    if scales_name == PROBABILITY_BILINEAR:
+                    if scales_name == PROBABILITY_BILINEAR:  # probabilities, not logits, to the scan's grid
                         native_yx = in_view_order(stack.image.shape, view)[1:]
-                        view_probability = from_view(
-                            resample_inplane(sigmoid(view_logits), native_yx, "bilinear"), view
+                        view_outputs.append(
+                            from_view(resample_inplane(sigmoid(view_logits), native_yx, upsampling), view)
                         )
-                    else:
-                        upsampling = "bilinear" if scales_name == LOGIT_BILINEAR else LOGIT_UPSAMPLING
-                        view_probability = view_probability_on_scan(view_logits, stack.image.shape, view, upsampling)
-                    probability += view_probability / len(prepared)
+                        continue
+                    scan_logits = view_logits_on_scan(view_logits, stack.image.shape, view, upsampling)
+                    view_outputs.append(sigmoid(scan_logits) if averages_probabilities else scan_logits)
+                mean_output = np.mean(view_outputs, axis=0)
+                probability = mean_output if averages_probabilities else sigmoid(mean_output)
                 seconds_by_scales.setdefault(scales_name, []).append(time.perf_counter() - start)
-                probability = np.clip(probability, 0.0, 1.0)
                 # Post-processing variants only on the default zooms: the two axes are independent enough.
                 variants = (
                     POSTPROCESS

@@ -162,7 +162,7 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
     else:
         views = list(preset.views)
         reason = (
-            f"preset {preset.name}: one network per plane, probabilities averaged; planes fail on different cases "
+            f"preset {preset.name}: one network per plane, their logits averaged; planes fail on different cases "
             "(MSD 5-fold, same 10 min per network: axial 0.9009, coronal 0.9028, both averaged 0.9112)"
         )
     views = list(user("model", "views") or views)  # type: ignore[call-overload]

@@ -38,7 +38,7 @@ from laseg.predict import (
     multiscale_logits,
     predict_canonical,
     predict_stack,
-    view_probability_on_scan,
+    view_logits_on_scan,
 )
 from laseg.slices import SliceStack
 from laseg.train import TrainSettings, augment_batch, bce_dice_loss, train_model, write_history
@@ -327,13 +327,38 @@ def test_logits_not_probabilities_go_from_the_network_grid_to_the_scan():
     # with twice the columns, column 7 sits at grid position 3.25, just inside it.
     columns = np.arange(8, dtype=np.float32)
     logits = np.broadcast_to(4.0 * (columns - 3.2), (2, 4, 8)).astype(np.float32)
-    probability = view_probability_on_scan(logits, (2, 8, 16), "axial")
+    probability = sigmoid(view_logits_on_scan(logits, (2, 8, 16), "axial"))
     scan_columns_at_grid = (np.arange(16) + 0.5) / 2 - 0.5
     assert np.array_equal(probability[0, 3] >= 0.5, scan_columns_at_grid >= 3.2)
     assert probability.min() >= 0.0 and probability.max() <= 1.0
     # Interpolated probabilities of the same ramp put the boundary past column 7: the bias this avoids.
     by_probability = resample_inplane(sigmoid(logits), (8, 16), "bilinear")
     assert not by_probability[0, 3, 7] >= 0.5 and probability[0, 3, 7] >= 0.5
+
+
+class ConstantLogit(torch.nn.Module):
+    """A stand-in network with the same logit everywhere."""
+
+    def __init__(self, logit: float) -> None:
+        super().__init__()
+        self.logit = logit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x[:, :1], self.logit)
+
+
+def test_views_are_averaged_as_logits_and_each_keeps_its_own_mask():
+    # Two views lean to atrium (logit 1, p 0.73), the third is sure it is not (logit -2.5, p 0.08): averaged
+    # probabilities (0.513) would call it atrium, the mean logit (-0.17) does not.
+    config = ModelConfig(depth=2, context_slices=1, inplane_spacing_mm=2.5, views=("axial", "coronal", "sagittal"))
+    nets = {"axial": ConstantLogit(1.0), "coronal": ConstantLogit(1.0), "sagittal": ConstantLogit(-2.5)}
+    view_masks: dict[str, np.ndarray] = {}
+    stack = tiny_stack()
+    probability = predict_canonical(nets, config, stack, device=torch.device("cpu"), view_masks=view_masks)
+    assert probability.shape == stack.image.shape
+    assert np.allclose(probability, 1.0 / (1.0 + np.exp(0.5 / 3.0)), atol=1e-5)
+    assert (probability < 0.5).all() and (1.0 / (1.0 + np.exp(-1.0)) * 2 + 1.0 / (1.0 + np.exp(2.5))) / 3 > 0.5
+    assert view_masks["axial"].all() and view_masks["coronal"].all() and not view_masks["sagittal"].any()
 
 
 def test_zooms_after_the_first_cover_only_the_box_around_the_atrium_and_agree_with_whole_volume_zooms():
@@ -422,7 +447,8 @@ def test_every_view_maps_its_prediction_back_onto_the_same_voxels():
         stack,
         device=torch.device("cpu"),
     )
-    assert np.allclose(mean, np.mean(list(per_view.values()), axis=0), atol=1e-5)
+    mean_logit = np.mean([np.log(p / (1.0 - p)) for p in per_view.values()], axis=0)  # views average as logits
+    assert np.allclose(mean, sigmoid(mean_logit), atol=1e-5)
 
 
 def test_each_view_network_trains_as_it_would_alone_and_format_1_checkpoints_still_load(tmp_path):
