@@ -26,10 +26,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import write_result
+from bench.result_files import cpu_name, write_result
 from laseg.cohort import discover_cases, kfold_splits
 from laseg.metrics import dice
-from laseg.model import select_precision
+from laseg.model import cpu_has_amx_bf16, select_precision
 from laseg.plan import planned_test_time_scales
 from laseg.postprocess import PostprocessSettings, postprocess_mask
 from laseg.predict import load_model, predict_canonical
@@ -97,6 +97,8 @@ def main() -> None:
         "workdirs": [str(w) for w in args.workdirs],
         "test_time_scales": scales,
         "threads": args.threads,
+        "cpu": cpu_name(),
+        "cpu_has_amx_bf16": cpu_has_amx_bf16(),
         "per_case": rows,
         "network_seconds_per_volume_all_members": float(np.mean([r["seconds"] for r in rows])),
         "table_markdown": table,
@@ -106,7 +108,8 @@ def main() -> None:
         args.tag,
         started,
         result,
-        f"Ensemble CV {result['date']}, members {', '.join(members)}, {args.threads} threads\n\n{table}",
+        f"Ensemble CV {result['date']}, members {', '.join(members)}, on {result['cpu']}, {args.threads} threads, "
+        f"{'with' if result['cpu_has_amx_bf16'] else 'without'} AMX-bf16\n\n{table}",
     )
     print(table)
 

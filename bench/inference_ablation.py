@@ -26,7 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.result_files import write_result
+from bench.result_files import cpu_name, write_result
 from laseg.cohort import discover_cases, kfold_splits
 from laseg.metrics import dice
 from laseg.model import cpu_has_amx_bf16, from_view, in_view_order, prepare_volume, resample_inplane, sigmoid
@@ -189,6 +189,7 @@ def main() -> None:
         "date": started.isoformat(timespec="seconds"),
         "workdir": str(args.workdir),
         "threads": args.threads,
+        "cpu": cpu_name(),
         "cpu_has_amx_bf16": cpu_has_amx_bf16(),
         "dice": dice_by_variant,
         "network_seconds": seconds_by_scales,
@@ -199,7 +200,8 @@ def main() -> None:
         args.tag,
         started,
         result,
-        f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, {args.threads} threads, "
+        f"Inference ablation {result['date']}, checkpoints of {args.workdir.name}, on {result['cpu']}, "
+        f"{args.threads} threads, "
         f"{'a CPU with' if result['cpu_has_amx_bf16'] else 'a CPU without'} AMX-bf16; "
         f"rows without bf16 are fp32\n\n{table}",
     )
