@@ -39,12 +39,20 @@ run: $(BIN)/snakemake system-deps
 # Segment every scan under IN (NIfTI, NRRD, MHA, DICOM series in any subfolder) with the shipped model, no
 # training: make predict IN=<folder> [OUT=<dir>]. Results (masks, volumes, videos, meshes, report) go to OUT.
 OUT ?= predictions
+# IN and OUT may hold spaces, quotes and any non-ASCII character: make's abspath would split them at spaces, so a
+# relative path is prefixed with the working directory instead; each value is quoted for YAML (snakemake parses
+# --config values as YAML) and then for the shell.
+comma := ,
+absolute = $(if $(filter /%,$(firstword $(1))),$(1),$(CURDIR)/$(1))
+yaml_string = '$(subst ','',$(1))'
+shell_word = '$(subst ','\'',$(1))'
 predict: $(BIN)/snakemake system-deps
-	@test -n "$(IN)" || { echo "usage: make predict IN=<folder of scans> [OUT=<results folder>]" >&2; exit 2; }
+	@test -n $(call shell_word,$(IN)) || { echo "usage: make predict IN=<folder of scans> [OUT=<results folder>]" >&2; exit 2; }
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config/predict.yaml \
-	    --directory "$(OUT)" --config "data={source: folder, path: $(abspath $(IN))}" \
-	    "predict={checkpoint: $(CURDIR)/models/la_unet.pt}"
-	@echo "Report: $(abspath $(OUT))/results/report.html"
+	    --directory $(call shell_word,$(OUT)) \
+	    --config $(call shell_word,data={source: folder$(comma) path: $(call yaml_string,$(call absolute,$(IN)))}) \
+	    $(call shell_word,predict={checkpoint: $(call yaml_string,$(CURDIR)/models/la_unet.pt)})
+	@echo Report: $(call shell_word,$(call absolute,$(OUT))/results/report.html)
 
 # Style first (seconds), then the suite: ruff for Python, snakefmt and snakemake's own linter for the rules.
 lint: $(BIN)/snakemake

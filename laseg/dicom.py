@@ -2,7 +2,9 @@
 
 A scanner or PACS export holds several series per study and folder: MR image series are scans; localisers,
 structured reports (SR), presentation states (PR) and other objects are skipped with a one-line note each.
-A series with missing slices, uneven spacing or mixed orientations is refused with a one-line error naming it.
+A series with missing slices, uneven spacing or mixed orientations is refused with a one-line error naming it, and
+a file cut short with one naming that file, before anything else is checked. This module reads DICOM on its own;
+laseg.io's reader hands it every series and is never imported from here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from laseg.io import InputError
+from laseg.errors import InputError
+from laseg.integrity import check_dicom_pixel_data, is_dicom_file
 
 MR_IMAGE_STORAGE = {"1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"}  # MR, Enhanced MR
 MIN_SLICES = 8  # fewer is a localiser or a scout, not a 3D scan
@@ -73,6 +76,7 @@ def find_series(root: Path, note: Callable[[str], None]) -> list[DicomSeries]:
         if not files or Path(folder).name.startswith("."):
             continue
         listed: set[Path] = set()
+        in_folder: list[DicomSeries] = []
         for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder) or ():
             names = tuple(Path(f) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid))
             listed |= set(names)
@@ -88,21 +92,41 @@ def find_series(root: Path, note: Callable[[str], None]) -> list[DicomSeries]:
                     f"({tags['description'] or 'no description'}) skipped: {reason}"
                 )
                 continue
-            found.append(DicomSeries(Path(folder), uid, names, tags["series_number"], tags["description"]))
-        # DICOM objects that are no image series (structured reports, presentation states, ...).
-        others = [Path(folder) / f for f in files if Path(folder) / f not in listed and _is_dicom(Path(folder) / f)]
-        if others:
-            note(f"{folder}: {len(others)} DICOM file(s) without an image series (SR, PR or other objects) skipped")
+            in_folder.append(DicomSeries(Path(folder), uid, names, tags["series_number"], tags["description"]))
+        # DICOM objects that are no image series (structured reports, presentation states, ...), and files that
+        # GDCM leaves out of their series because they are cut short.
+        others = [Path(folder) / f for f in files if Path(folder) / f not in listed and is_dicom_file(Path(folder) / f)]
+        skipped = []
+        for path in others:
+            series_uid, problem = _damage(path)
+            owner = next((i for i, s in enumerate(in_folder) if series_uid and s.series_uid == series_uid), None)
+            if problem and owner is not None:
+                # Kept with its series, so that reading the series stops that scan with this file's own fault (else
+                # "a slice is missing") and no other scan.
+                s = in_folder[owner]
+                in_folder[owner] = DicomSeries(s.folder, s.series_uid, (*s.files, path), s.series_number, s.description)
+            elif problem:
+                note(f"{problem}; skipped")
+            else:
+                skipped.append(path)
+        if skipped:
+            note(f"{folder}: {len(skipped)} DICOM file(s) without an image series (SR, PR or other objects) skipped")
+        found += in_folder
     return found
 
 
-def _is_dicom(path: Path) -> bool:
-    """The DICOM part-10 preamble: 128 bytes, then "DICM"."""
+def _damage(path: Path) -> tuple[str, str | None]:
+    """A DICOM file's series instance UID (when its header is readable) and its fault (None: intact)."""
     try:
-        with path.open("rb") as handle:
-            return handle.read(132)[128:] == b"DICM"
-    except OSError:
-        return False
+        return check_dicom_pixel_data(path)["series_uid"], None
+    except InputError as err:
+        import pydicom
+
+        try:
+            uid = str(pydicom.dcmread(path, stop_before_pixels=True, force=True).get("SeriesInstanceUID", "") or "")
+        except Exception:  # noqa: BLE001 (an unreadable header: the file cannot be told to any series)
+            uid = ""
+        return uid, str(err)
 
 
 def series_ids(series: list[DicomSeries], root: Path) -> list[str]:
@@ -158,6 +182,9 @@ def read_series(files: list[Path] | tuple[Path, ...]) -> sitk.Image:
     """A checked series as one 3D image on its exact grid (spacing, origin, direction from the headers)."""
     files = [Path(f) for f in files]
     name = f"DICOM series in {files[0].parent}"
+    for path in files:
+        # First: GDCM reads a file cut short as zeros, or leaves it out so that the series seems to miss a slice.
+        check_dicom_pixel_data(path)
     check_slices(name, files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(f) for f in files])

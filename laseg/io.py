@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import gzip
 import json
 import os
 import tempfile
@@ -19,6 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+from laseg.dicom import read_series
+from laseg.errors import InputError  # raised by every reader, and imported from here by the rest of the package
+from laseg.integrity import check_scan_file, count_nonfinite_nifti_voxels
 
 # Axial slices along array axis 0, rows anterior->posterior, columns right->left: the radiological
 # view. Every scan is reoriented to this before slicing, whatever its header direction.
@@ -30,10 +33,6 @@ CANONICAL_ORIENTATION = "LPS"
 # bench/robustness.py).
 # Nearer ones keep every voxel's value, as nearly every scan's header is within a degree or two of the world's axes.
 OBLIQUE_RESAMPLE_DEGREES = 5.0
-
-
-class InputError(ValueError):
-    """Bad user input: the message names the file and the problem in one line."""
 
 
 @dataclass(frozen=True)
@@ -138,18 +137,17 @@ ScanPath = str | os.PathLike | Sequence[str | os.PathLike]  # one file, or a DIC
 
 def read_image(path: ScanPath) -> sitk.Image:
     """Read a scan (NIfTI, NRRD, MHA; or a DICOM series given as its files), turning every failure into a
-    one-line InputError naming the file."""
+    one-line InputError naming the file. Each file's header and data size are checked before ITK reads it
+    (laseg.integrity): ITK itself reads a file cut short as a volume padded with zeros."""
     if not isinstance(path, (str, os.PathLike)):
         files = [Path(f) for f in path]
-        if len(files) == 1:
-            path = files[0]
-        else:
-            from laseg.dicom import read_series  # laseg.dicom imports this module
-
+        if len(files) != 1:
             return read_series(files)
+        path = files[0]
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: file not found")
+    check_scan_file(p)
     try:
         image = sitk.ReadImage(str(p))
     except RuntimeError as err:
@@ -164,33 +162,16 @@ def read_image(path: ScanPath) -> sitk.Image:
     return image
 
 
-_NIFTI1_FLOAT_TYPES = {16: "f4", 64: "f8"}
-
-
 def count_nonfinite_voxels(path: str | os.PathLike) -> int:
-    """NaN/Inf voxels stored in a NIfTI-1 file.
+    """NaN/Inf voxels stored in a NIfTI file (streamed, with the same header and size checks as `read_image`).
 
     ITK's NIfTI reader silently turns NaN and Inf into 0, so they can only be seen in the raw data.
-    Integer files cannot hold them; NIfTI-2 and other formats are not inspected (0 is returned).
+    Integer files cannot hold them; other formats are not inspected (0 is returned).
     """
     p = Path(path)
-    opener = gzip.open if p.name.endswith(".gz") else open
-    with opener(p, "rb") as handle:
-        header = handle.read(348)
-        if len(header) < 348:
-            return 0
-        for endian in ("<", ">"):
-            if np.frombuffer(header[0:4], f"{endian}i4")[0] == 348:
-                break
-        else:
-            return 0
-        datatype = int(np.frombuffer(header[70:72], f"{endian}i2")[0])
-        if datatype not in _NIFTI1_FLOAT_TYPES:
-            return 0
-        vox_offset = int(np.frombuffer(header[108:112], f"{endian}f4")[0])
-        handle.read(max(0, vox_offset - 348))
-        data = np.frombuffer(handle.read(), f"{endian}{_NIFTI1_FLOAT_TYPES[datatype]}")
-    return int((~np.isfinite(data)).sum())
+    if not p.name.endswith((".nii", ".nii.gz")):
+        return 0
+    return count_nonfinite_nifti_voxels(p)
 
 
 def read_volume(path: ScanPath) -> tuple[np.ndarray, Geometry]:

@@ -154,3 +154,21 @@ def test_workflow_rejects_a_bad_config_at_start(tmp_path):
         "invalid configuration: train.max_epochs: 'ten' must be 'auto' or of type 'integer'"
         in result.stdout + result.stderr
     )
+
+
+@pytest.mark.parametrize("scans, out", [("/data/DICOM Export", "/tmp/out dir é"), ("exports/it's, #1: new", "o")])
+def test_make_predict_passes_folders_with_spaces_quotes_and_accents_whole_to_snakemake(scans, out):
+    import shlex
+    import subprocess
+
+    from snakemake.cli import parse_config
+
+    # `make -n` prints the commands without running them; shlex splits them as the shell will.
+    printed = subprocess.run(
+        ["make", "-n", "predict", f"IN={scans}", f"OUT={out}"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.replace("\\\n", " ")
+    words = shlex.split(next(line for line in printed.splitlines() if "snakemake --profile" in line))
+    assert words[words.index("--directory") + 1] == out
+    config = parse_config(words[words.index("--config") + 1 :])
+    assert config["data"] == {"source": "folder", "path": scans if scans.startswith("/") else f"{REPO}/{scans}"}
+    assert config["predict"] == {"checkpoint": f"{REPO}/models/la_unet.pt"}

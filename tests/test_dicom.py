@@ -66,7 +66,7 @@ def test_a_faulty_series_is_one_line_naming_it(tmp_path, fault):
     else:
         files = write_series(folder, scan())
         files[5].write_bytes(files[5].read_bytes()[:300])
-        words = "DICOM series"
+        words = "truncated: pixel data 0 bytes"
     with pytest.raises(InputError) as err:
         read_volume(sorted(files))
     message = str(err.value)

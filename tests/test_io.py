@@ -98,3 +98,30 @@ def test_atomic_path_leaves_no_file_when_the_writer_fails(tmp_path):
         raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_a_header_claiming_more_data_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    import laseg.integrity
+    from laseg.io import InputError, count_nonfinite_voxels
+
+    path = tmp_path / "v.nii.gz"
+    write_volume(
+        np.ones((5, 6, 7), np.float32), Geometry((7, 6, 5), (1, 1, 1), (0, 0, 0), DIRECTIONS["identity"]), path
+    )
+    assert count_nonfinite_voxels(path) == 0
+    monkeypatch.setattr(laseg.integrity, "available_memory_bytes", lambda: 100)
+    for read in (read_volume, count_nonfinite_voxels):
+        with pytest.raises(InputError, match=r"v\.nii\.gz: header claims 840 bytes of voxel data, more than the 100"):
+            read(path)
+
+
+def test_a_truncated_float_nifti_is_named_by_the_nan_count_too(tmp_path):
+    from laseg.io import InputError, count_nonfinite_voxels
+
+    path = tmp_path / "v.nii"
+    write_volume(
+        np.ones((5, 6, 7), np.float32), Geometry((7, 6, 5), (1, 1, 1), (0, 0, 0), DIRECTIONS["identity"]), path
+    )
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(InputError, match=r"v\.nii: truncated: header promises 1192 bytes \(352 \+ 7x6x5 x 4\)"):
+        count_nonfinite_voxels(path)
