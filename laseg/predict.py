@@ -25,6 +25,7 @@ from laseg.model import (
     sigmoid,
 )
 from laseg.slices import SliceStack
+from laseg.stage2 import Stage2Config, refine_logits
 
 
 def load_model(path: str | Path, device: str = "auto") -> tuple[ViewNetworks, ModelConfig, dict]:
@@ -137,7 +138,7 @@ def view_logits_on_scan(
     return from_view(resample_inplane(logits, native_yx, upsampling), view)
 
 
-def predict_canonical(
+def canonical_logits(
     net: ViewNetworks,
     config: ModelConfig,
     stack: SliceStack,
@@ -146,8 +147,8 @@ def predict_canonical(
     device: torch.device | None = None,
     view_masks: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Left-atrium probability for every voxel of the stack, in its canonical (z, y, x) frame: the sigmoid of
-    the mean logit over the model's views, each view's network predicting its own slices, at a resolved precision
+    """The first stage's left-atrium logit for every voxel of the stack, in its canonical (z, y, x) frame: the
+    mean logit over the model's views, each view's network predicting its own slices, at a resolved precision
     (model.select_precision), on the networks' device unless told. `view_masks`, when given, receives each
     view's own mask (logit >= 0, probability >= 0.5), for the quality score.
 
@@ -169,7 +170,13 @@ def predict_canonical(
         if view_masks is not None:
             view_masks[view] = view_logits >= 0.0
         logit_sum += view_logits
-    return sigmoid(logit_sum / len(config.views))
+    return logit_sum / len(config.views)
+
+
+def predict_canonical(net: ViewNetworks, config: ModelConfig, stack: SliceStack, *args, **kwargs) -> np.ndarray:
+    """The first stage's left-atrium probability on the stack's canonical voxels: the sigmoid of
+    `canonical_logits` (same further arguments)."""
+    return sigmoid(canonical_logits(net, config, stack, *args, **kwargs))
 
 
 def view_disagreement(view_masks: dict[str, np.ndarray]) -> float:
@@ -182,7 +189,24 @@ def view_disagreement(view_masks: dict[str, np.ndarray]) -> float:
     return float(1.0 - np.mean([dice(view_masks[a], view_masks[b]) for a, b in pairs]))
 
 
-def predict_stack(net: ViewNetworks, config: ModelConfig, stack: SliceStack, *args, **kwargs) -> np.ndarray:
-    """`predict_canonical` (same further arguments), put back onto the source scan's voxel order: (z, y, x) as
-    in the file."""
-    return from_canonical(predict_canonical(net, config, stack, *args, **kwargs), stack.source_geometry)
+def predict_stack(
+    net: ViewNetworks,
+    config: ModelConfig,
+    stack: SliceStack,
+    *args,
+    stage2: tuple[torch.nn.Module, Stage2Config] | None = None,
+    stage2_report: dict | None = None,
+    **kwargs,
+) -> np.ndarray:
+    """The left-atrium probability on the source scan's voxels ((z, y, x) as in the file): the first stage's
+    (`canonical_logits`, same further arguments), refined inside the atrium's box by the second stage when
+    `stage2` (its network and config) is given; `stage2_report` then receives what the second stage did."""
+    logits = canonical_logits(net, config, stack, *args, **kwargs)
+    if stage2 is not None:
+        stage2_net, stage2_config = stage2
+        device = next(stage2_net.parameters()).device
+        precision = args[1] if len(args) > 1 else kwargs.get("precision", "fp32")
+        logits, done = refine_logits(stage2_net, stage2_config, stack, logits, device, precision)
+        if stage2_report is not None:
+            stage2_report.update(done)
+    return from_canonical(sigmoid(logits), stack.source_geometry)

@@ -37,6 +37,24 @@ REPORTED_PACKAGES = (
     "imageio-ffmpeg",
 )
 GRADE_COLOURS = {"normal": "#2e7d32", "mild": "#b59a00", "moderate": "#e65100", "severe": "#c62828"}
+# The size and shape columns of the patient table (the prediction's): la_shape.csv column, header, digits.
+SHAPE_CELLS = (
+    ("diameter_lr_pred_mm", "LR diameter (mm)", 1),
+    ("diameter_ap_pred_mm", "AP diameter (mm)", 1),
+    ("diameter_si_pred_mm", "SI diameter (mm)", 1),
+    ("diameter_max_pred_mm", "max diameter (mm)", 1),
+    ("surface_area_pred_cm2", "surface area (cm²)", 1),
+    ("sphericity_pred", "sphericity", 2),
+)
+SHAPE_NAMES = {
+    "volume": ("LA volume", "mL", 1),
+    "diameter_lr": ("LR (medio-lateral) diameter", "mm", 1),
+    "diameter_ap": ("AP diameter", "mm", 1),
+    "diameter_si": ("SI diameter", "mm", 1),
+    "diameter_max": ("maximal diameter", "mm", 1),
+    "surface_area": ("surface area", "cm²", 1),
+    "sphericity": ("sphericity", "", 3),
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,8 @@ class ReportContent:
     checkpoint_path: str = ""
     trained_in_this_run: bool = True
     cv_per_fold: pd.DataFrame | None = None
+    shape: pd.DataFrame | None = None  # la_shape.csv
+    shape_agreement: pd.DataFrame | None = None  # la_shape_agreement.csv
     generated: str = field(default_factory=lambda: _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
 
 
@@ -131,6 +151,8 @@ def summary_table(content: ReportContent) -> dict:
         how="left",
     )
     with_reference_lavi = merged["lavi_true_ml_m2"].notna().any()
+    if content.shape is not None:
+        merged = merged.merge(content.shape[["patient", *(c for c, _, _ in SHAPE_CELLS)]], on="patient", how="left")
     header = [
         "patient",
         "role",
@@ -147,6 +169,8 @@ def summary_table(content: ReportContent) -> dict:
     ]
     if with_reference_lavi:
         header += ["LAVI, reference (mL/m²)", "grade, reference"]
+    if content.shape is not None:
+        header += [name for _, name, _ in SHAPE_CELLS]
     rows = []
     for r in merged.sort_values("patient").itertuples(index=False):
         numbers = [(r.dice, 3), (r.iou, 3), (r.hd95_mm, 2), (r.assd_mm, 2), (r.volume_pred_ml, 1)]
@@ -160,6 +184,8 @@ def summary_table(content: ReportContent) -> dict:
         ]
         if with_reference_lavi:
             cells += [_cell("number", _number(r.lavi_true_ml_m2, 1)), _grade(r.grade_true)]
+        if content.shape is not None:
+            cells += [_cell("number", _number(getattr(r, column), digits)) for column, _, digits in SHAPE_CELLS]
         rows.append(cells)
     return {"header": header, "rows": rows}
 
@@ -188,6 +214,27 @@ def key_numbers(content: ReportContent) -> list[tuple[str, str]]:
     with_lavi = content.volumes["lavi_pred_ml_m2"].notna().sum()
     cards.append(("patients with LAVI (patients.tsv)", str(int(with_lavi))))
     return cards
+
+
+def shape_agreement_rows(content: ReportContent) -> list[dict[str, str | None]]:
+    """Predicted against reference size and shape over the scored patients, one row per measure with n > 0:
+    {"measure", "n", "bias", "limits"} as the page shows them (limits None with a single patient)."""
+    if content.shape_agreement is None:
+        return []
+    rows = []
+    for r in content.shape_agreement.itertuples(index=False):
+        if not r.n > 0 or r.measure not in SHAPE_NAMES:
+            continue
+        name, unit, digits = SHAPE_NAMES[r.measure]
+        rows.append(
+            {
+                "measure": f"{name} ({unit})" if unit else name,
+                "n": str(int(r.n)),
+                "bias": f"{r.bias:+.{digits}f}",
+                "limits": None if math.isnan(r.sd) else f"{r.loa_low:+.{digits}f} to {r.loa_high:+.{digits}f}",
+            }
+        )
+    return rows
 
 
 def grade_limits_html(limits: dict[str, float]) -> str:
@@ -290,6 +337,8 @@ def report_html(content: ReportContent) -> str:
         key_numbers=key_numbers(content),
         summary=summary_table(content),
         limits=grade_limits_html(content.grade_limits_ml_m2),
+        with_shape=content.shape is not None,
+        shape_agreement=shape_agreement_rows(content),
         echo_note=MRI_VERSUS_ECHO_NOTE,
         figures=[(caption, png_data_uri(path)) for caption, path in content.figures.items()],
         cv_table=cv_table,

@@ -60,6 +60,25 @@ def train_memory_mb(sidecars: Sequence[str | os.PathLike], plan: str | os.PathLi
     return int(MARGIN * (RUNTIME_MB + TRAINING_STATE_MB + data / 2**20))
 
 
+# The stage-2 train job: its 3D U-Net's activations for a batch of two patches and AdamW state (measured with
+# bench/stage2_cost.py) ...
+STAGE2_TRAINING_STATE_MB = 1200
+# ... and each training case's box at the stage's grid (float32 image and label), about a twentieth of its scan.
+STAGE2_BYTES_PER_SOURCE_VOXEL = 0.5
+
+
+def stage2_train_memory_mb(sidecars: Sequence[str | os.PathLike], fallback_mb: int) -> int:
+    """The stage-2 train job's memory: one full scan being cut to its box plus every training case's box."""
+    try:
+        voxels = [math.prod(_sidecar(path)["canonical_shape_zyx"]) for path in sidecars]
+    except (OSError, KeyError, json.JSONDecodeError):
+        return fallback_mb
+    if not voxels:
+        return fallback_mb
+    data = BYTES_PER_SOURCE_VOXEL_TRAIN * max(voxels) + STAGE2_BYTES_PER_SOURCE_VOXEL * sum(voxels)
+    return int(MARGIN * (RUNTIME_MB + STAGE2_TRAINING_STATE_MB + data / 2**20))
+
+
 def predict_memory_mb(sidecar: str | os.PathLike, fallback_mb: int) -> int:
     """A predict job's memory: one scan and its probability maps."""
     try:

@@ -14,8 +14,14 @@ from laseg.cohort import Case, discover_cases, kfold_splits, split_patients
 from laseg.code import code_digest
 from laseg.colours import PREDICTION_RGB, REFERENCE_RGB
 from laseg.config import config_problems
-from laseg.resources import predict_memory_mb, train_memory_mb
-from laseg.plan import explicit_settings, planned_test_time_scales, training_cap_minutes
+from laseg.resources import predict_memory_mb, stage2_train_memory_mb, train_memory_mb
+from laseg.plan import (
+    explicit_settings,
+    planned_test_time_scales,
+    stage2_cap_minutes,
+    stage2_enabled,
+    training_cap_minutes,
+)
 from laseg.io import InputError
 from laseg.synthetic import patient_id as synthetic_patient_id
 
@@ -28,6 +34,9 @@ validate(config, str(SCHEMA), set_default=True)
 EXPLICIT_SETTINGS = explicit_settings(config)
 TRAINING_CAP_MINUTES = training_cap_minutes(config)
 TEST_TIME_SCALES = planned_test_time_scales(config)
+# The 3D second stage: trained here when on (its preset's or stage2.enabled), or given with predict.checkpoint.
+STAGE2 = stage2_enabled(config) and not config["predict"]["checkpoint"]
+STAGE2_CAP_MINUTES = stage2_cap_minutes(config)
 
 SYNTHETIC_DIR = "resources/synthetic"
 
@@ -135,6 +144,26 @@ def checkpoint_path():
     return config["predict"]["checkpoint"] or "results/model/model.pt"
 
 
+def stage2_checkpoint():
+    """The stage-2 checkpoint predict refines with: none, the one trained here, or the one given."""
+    if config["predict"]["checkpoint"]:
+        return [config["predict"]["stage2_checkpoint"]] if config["predict"]["stage2_checkpoint"] else []
+    return ["results/model/stage2.pt"] if STAGE2 else []
+
+
+def fold_stage2_checkpoint(wildcards):
+    return [f"results/cv/fold_{wildcards.fold}/stage2.pt"] if STAGE2 else []
+
+
+def fold_stage2_inputs(wildcards):
+    train = FOLDS[int(wildcards.fold)][0]
+    return {
+        "slices": expand("results/slices/{patient}.npz", patient=train),
+        "sidecars": expand("results/slices/{patient}.json", patient=train),
+        "plan": f"results/cv/fold_{wildcards.fold}/stage2_plan.json",
+    }
+
+
 def fold_training_inputs(wildcards):
     train = FOLDS[int(wildcards.fold)][0]
     return {
@@ -167,7 +196,7 @@ def final_outputs():
         outputs += ["results/cv/per_fold.csv", "results/cv/per_case.csv"]
     if not config["predict"]["checkpoint"]:
         outputs.append("results/model/model.pt")
-    return outputs
+    return outputs + stage2_checkpoint()
 
 
 def reference_mesh(wildcards):
@@ -203,6 +232,8 @@ def report_inputs(wildcards):
     return {
         "per_patient": "results/metrics/per_patient.csv",
         "volumes": "results/clinical/la_volume_index.csv",
+        "shape": "results/clinical/la_shape.csv",
+        "shape_agreement": "results/clinical/la_shape_agreement.csv",
         "checkpoint": checkpoint_path(),
         "cv_per_fold": ["results/cv/per_fold.csv"] if FOLDS else [],
         **cohort_figures(),
@@ -211,7 +242,11 @@ def report_inputs(wildcards):
 
 
 def clinical_and_report_outputs() -> list[str]:
-    outputs = ["results/clinical/la_volume_index.csv"]
+    outputs = [
+        "results/clinical/la_volume_index.csv",
+        "results/clinical/la_shape.csv",
+        "results/clinical/la_shape_agreement.csv",
+    ]
     outputs += [path for paths in cohort_figures().values() for path in paths]
     outputs += [path for paths in patient_pictures().values() for path in paths]
     if config["mesh"]["enabled"]:

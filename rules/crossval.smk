@@ -19,6 +19,7 @@ use rule predict as predict_fold with:
         slices="results/slices/{patient}.npz",
         sidecar="results/slices/{patient}.json",
         checkpoint="results/cv/fold_{fold}/model.pt",
+        stage2=fold_stage2_checkpoint,
     output:
         probability="results/cv/fold_{fold}/predict/{patient}_probability.nii.gz",
         mask="results/cv/fold_{fold}/predict/{patient}_raw_mask.nii.gz",
@@ -82,3 +83,25 @@ use rule plan as plan_fold with:
         plan="results/cv/fold_{fold}/plan.json",
     log:
         "logs/cv/plan_fold_{fold}.log",
+
+
+use rule plan_stage2 as plan_stage2_fold with:
+    input:
+        fingerprint="results/cv/fold_{fold}/fingerprint.json",
+    output:
+        plan="results/cv/fold_{fold}/stage2_plan.json",
+    log:
+        "logs/cv/plan_stage2_fold_{fold}.log",
+
+
+use rule train_stage2 as train_stage2_fold with:
+    input:
+        unpack(fold_stage2_inputs),
+    output:
+        checkpoint="results/cv/fold_{fold}/stage2.pt",
+        history="results/cv/fold_{fold}/stage2_history.csv",
+        curve="results/cv/fold_{fold}/stage2_training_curve.png",
+    log:
+        "logs/cv/train_stage2_fold_{fold}.log",
+    benchmark:
+        "benchmarks/cv/train_stage2_fold_{fold}.tsv"

@@ -1,4 +1,4 @@
-# Metrics per segmented patient (Dice etc. where a label exists, volume always) and their aggregation.
+# Metrics per segmented patient (Dice etc. where a label exists, volume, size and shape always) and their aggregation.
 
 
 rule evaluate_case:
@@ -52,6 +52,41 @@ rule la_volume_index:
         upper_limits_ml_m2=config["clinical"]["lavi_upper_limits_ml_m2"],
     script:
         "../scripts/la_volume_index.py"
+
+
+rule la_shape_case:
+    input:
+        mask="results/masks/{patient}.nii.gz",
+        label=case_label,
+    output:
+        measures="results/clinical/shape/{patient}.json",
+    log:
+        "logs/la_shape_case/{patient}.log",
+    conda:
+        "../envs/laseg.yaml"
+    params:
+        code=code_of("la_shape_case"),
+        # Lengths and area are measured on the surface the mesh files hold, smoothed alike.
+        smoothing_iterations=config["mesh"]["smoothing_iterations"],
+    script:
+        "../scripts/la_shape_case.py"
+
+
+rule la_shape:
+    input:
+        cases=expand("results/clinical/shape/{patient}.json", patient=PREDICTED),
+        per_patient="results/metrics/per_patient.csv",
+    output:
+        table="results/clinical/la_shape.csv",
+        agreement="results/clinical/la_shape_agreement.csv",
+    log:
+        "logs/la_shape.log",
+    conda:
+        "../envs/laseg.yaml"
+    params:
+        code=code_of("la_shape"),
+    script:
+        "../scripts/la_shape.py"
 
 
 rule volume_agreement:

@@ -6,6 +6,7 @@ rule predict:
         slices="results/slices/{patient}.npz",
         sidecar="results/slices/{patient}.json",
         checkpoint=checkpoint_path(),
+        stage2=stage2_checkpoint(),
     output:
         probability="results/predict/{patient}_probability.nii.gz",
         mask="results/predict/{patient}_raw_mask.nii.gz",
@@ -24,6 +25,7 @@ rule predict:
         device=config["predict"]["device"],
         precision=config["predict"]["precision"],
         test_time_scales=TEST_TIME_SCALES,
+        stage2_combine=config["stage2"]["combine"],
     script:
         "../scripts/predict.py"
 

@@ -64,6 +64,8 @@ with logged_step(snakemake.log[0]):
         checkpoint_path=str(inputs.checkpoint),
         trained_in_this_run=snakemake.params.trained_in_this_run,
         cv_per_fold=pd.read_csv(inputs.cv_per_fold[0]) if inputs.cv_per_fold else None,
+        shape=read_patient_table(inputs.shape),
+        shape_agreement=pd.read_csv(inputs.shape_agreement),
     )
     write_report(content, snakemake.output.report)
     print(f"report with {len(patients)} patients and {len(figures)} figures", file=sys.stderr)

@@ -22,6 +22,7 @@ from laseg.plan import (
     planned_test_time_scales,
     planned_training,
     planned_values,
+    stage2_cap_minutes,
     training_cap_minutes,
 )
 from laseg.slices import SliceStack
@@ -118,21 +119,10 @@ def test_more_cases_more_training_within_the_bounds():
     assert iterations[2] == pytest.approx(preset.iterations_min, abs=40)
     assert iterations[2] < iterations[16] < iterations[24] <= iterations[60]
     assert iterations[60] == pytest.approx(preset.iterations_max, abs=40)
+    # full's first stage is the default's (its minutes go to the 3D second stage, laseg.plan.STAGE2_PRESETS).
     full = make_plan(fingerprint_of(n_cases=1) | {"n_cases": 16}, {}, "full")
     default = make_plan(fingerprint_of(n_cases=1) | {"n_cases": 16}, {})
-
-    def work(plan: dict) -> float:
-        """Pixels through the networks: iterations x batch x crop, summed over the views."""
-        iterations = value(plan, "train", "max_epochs") * value(plan, "train", "iterations_per_epoch")
-        batches, crops = value(plan, "train", "batch_size"), value(plan, "train", "patch_px")
-        return sum(iterations * batches[view] * np.prod(crops[view]) for view in value(plan, "model", "views"))
-
-    assert work(full) > 2 * work(default)
-    assert value(full, "train", "max_epochs") >= value(default, "train", "max_epochs")
-    assert (
-        value(full, "model", "views") == ["axial", "coronal", "sagittal"]
-        and value(full, "train", "budget_minutes") == 60.0
-    )
+    assert planned_values(full) == planned_values(default) and full["preset"] == "full"
 
 
 def test_thick_slices_are_planned_axial_only():
@@ -169,17 +159,16 @@ def test_explicit_config_keys_win_and_the_plan_says_so():
     ]:
         assert plan["settings"][section][key]["source"] == "config", (section, key)
     assert plan["settings"]["train"]["iterations_per_epoch"]["source"] == "plan"
-    assert training_cap_minutes(config) == 2.0 and training_cap_minutes({"plan": {"preset": "full"}}) == 60.0
+    assert training_cap_minutes(config) == 2.0 and training_cap_minutes({"plan": {"preset": "full"}}) == 15.0
+    # full's 60 minutes: 15 for the first stage, 45 for the second.
+    assert stage2_cap_minutes({"plan": {"preset": "full"}}) == 45.0
+    assert stage2_cap_minutes({"plan": {"preset": "full"}, "stage2": {"budget_minutes": 5}}) == 5.0
 
 
 def test_test_time_zooms_follow_the_preset_unless_the_config_names_them():
-    # The default pays one pass per view (10 s per volume on 2 cores); full averages three zooms.
+    # One pass per view (three zooms scored +0.0004 on MSD's 5 folds for twice the network time).
     assert planned_test_time_scales({"predict": {"test_time_scales": "auto"}}) == [1.0]
-    assert planned_test_time_scales({"predict": {"test_time_scales": "auto"}, "plan": {"preset": "full"}}) == [
-        1.0,
-        0.9,
-        1.1,
-    ]
+    assert planned_test_time_scales({"predict": {"test_time_scales": "auto"}, "plan": {"preset": "full"}}) == [1.0]
     assert planned_test_time_scales({"predict": {"test_time_scales": [1.0, 1.2]}, "plan": {"preset": "full"}}) == [
         1.0,
         1.2,

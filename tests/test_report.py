@@ -121,6 +121,51 @@ def test_cases_whose_views_disagree_are_flagged_for_review():
     assert '<div class="value">1</div><div class="label">flagged for review: views disagree' in page
 
 
+def shape_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """la_shape.csv and la_shape_agreement.csv of the three patients, as the la_shape rule writes them."""
+    shape = pd.DataFrame(
+        {
+            "patient": ["la_001", "la_002", "la_101"],
+            "role": ["test", "test", "unlabelled"],
+            "diameter_lr_pred_mm": [41.25, 50.0, 55.0],
+            "diameter_ap_pred_mm": [33.5, 40.0, 42.0],
+            "diameter_si_pred_mm": [45.0, 47.0, 52.0],
+            "diameter_max_pred_mm": [61.0, 66.0, 70.0],
+            "surface_area_pred_cm2": [98.04, 120.0, 135.0],
+            "sphericity_pred": [0.591, 0.63, math.nan],
+        }
+    )
+    agreement = pd.DataFrame(
+        {
+            "measure": ["volume", "diameter_max", "sphericity", "surface_area"],
+            "unit": ["ml", "mm", "", "cm2"],
+            "n": [2, 2, 2, 1],
+            "bias": [-1.0, 1.5, -0.0123, 4.0],
+            "sd": [7.07, 2.0, 0.01, math.nan],
+            "loa_low": [-14.9, -2.42, -0.0319, math.nan],
+            "loa_high": [12.9, 5.42, 0.0073, math.nan],
+        }
+    )
+    return shape, agreement
+
+
+def test_size_and_shape_in_the_patient_table_with_their_agreement():
+    shape, agreement = shape_tables()
+    page = report_html(content(shape=shape, shape_agreement=agreement))
+    table = page.split('id="summary-table"', 1)[1].split("</table>", 1)[0]
+    assert "max diameter (mm)" in table and "sphericity" in table and "surface area (cm²)" in table
+    first, _, unlabelled = table.split("<tbody>", 1)[1].split("</tr>")[:-1]
+    assert ">41.2<" in first and ">33.5<" in first and ">61.0<" in first and ">98.0<" in first and ">0.59<" in first
+    assert unlabelled.rstrip().endswith('<span class="na">–</span></td>')  # no sphericity: a dash
+    rows = page.split('id="shape-agreement"', 1)[1].split("</table>", 1)[0]
+    assert "maximal diameter (mm)</td><td>2</td><td>+1.5</td><td>-2.4 to +5.4" in rows
+    assert "sphericity</td><td>2</td><td>-0.012</td><td>-0.032 to +0.007" in rows
+    assert 'surface area (cm²)</td><td>1</td><td>+4.0</td><td><span class="na">' in rows  # one patient: no limits
+    assert "V / (π/6 · D<sub>max</sub>³)" in page
+    plain = report_html(content())  # runs without the shape tables leave the page as it was
+    assert 'id="shape-agreement"' not in plain and "max diameter" not in plain
+
+
 def test_checkpoint_facts_leave_out_the_weights_and_refuse_garbage(tmp_path):
     path = tmp_path / "model.pt"
     torch.save({"format": 1, "state_dict": {"w": torch.zeros(3)}, "versions": {"torch": "x"}}, path)
