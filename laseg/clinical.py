@@ -150,13 +150,18 @@ def volume_index_table(
 ) -> pd.DataFrame:
     """Per patient: predicted (and reference) LA volume, BSA, LAVI and grade; empty where patients.tsv has no row.
 
-    `volumes` needs the columns patient, volume_pred_ml, volume_true_ml (per_patient.csv).
+    `volumes` needs the columns patient, volume_pred_ml, volume_true_ml (per_patient.csv). A prediction whose
+    qc_reason (when there is the column) says the mask is empty or cut off by the scan's edge gets no predicted
+    LAVI and no grade, and no_grade_reason says why: its volume is not the atrium's.
     """
     import pandas as pd
+
+    from laseg.qc import grade_withheld_reason
 
     check_grade_limits(upper_ml_m2)
     rows = []
     for record in volumes.sort_values("patient").itertuples(index=False):
+        withheld = grade_withheld_reason(getattr(record, "qc_reason", ""))
         row: dict[str, object] = {
             "patient": record.patient,
             "volume_pred_ml": float(record.volume_pred_ml),
@@ -167,6 +172,7 @@ def volume_index_table(
             "bsa_m2": math.nan,
             "lavi_pred_ml_m2": math.nan,
             "grade_pred": "",
+            "no_grade_reason": withheld,
             "lavi_true_ml_m2": math.nan,
             "grade_true": "",
         }
@@ -174,7 +180,7 @@ def volume_index_table(
         if person is not None:
             bsa = body_surface_area_m2(person.height_cm, person.weight_kg)
             row.update(height_cm=person.height_cm, weight_kg=person.weight_kg, sex=person.sex, bsa_m2=bsa)
-            for which in ("pred", "true"):
+            for which in ("true",) if withheld else ("pred", "true"):
                 volume = float(getattr(record, f"volume_{which}_ml"))
                 if not math.isnan(volume):
                     lavi = volume_index_ml_m2(volume, bsa)

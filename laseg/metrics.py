@@ -134,13 +134,6 @@ def evaluate_case(
     return row
 
 
-def quality_flag(qc: dict, review_above: float) -> dict[str, float]:
-    """qc_score (the views' disagreement, laseg.predict.view_disagreement) and qc_flag: 1 when the score is
-    above `review_above`, a case to look at before its volume is trusted (NaN without a score)."""
-    score = float(qc.get("view_disagreement", math.nan))
-    return {"qc_score": score, "qc_flag": math.nan if math.isnan(score) else float(score > review_above)}
-
-
 def summarize(per_patient: pd.DataFrame) -> pd.DataFrame:
     """One row per numeric metric with mean, sd (sample, ddof=1), median, min, max and n, NaN skipped,
     and n_failed: how many of those n are failed cases (counted in, with their worst-case distances)."""
@@ -180,8 +173,11 @@ def aggregate_case_metrics(
         "failed",
         "qc_score",
         "qc_flag",
+        "qc_reason",  # laseg.qc: why a case is flagged, its reasons joined with "; "
     ]
     per_patient = pd.DataFrame(rows, columns=columns).sort_values("patient").reset_index(drop=True)
+    # Text even when every case predates it (all missing), so that it is never summarised as a number.
+    per_patient = per_patient.astype({"qc_reason": object})
     roles = [
         "test" if p in test_patients else "train" if p in train_patients else "unlabelled"
         for p in per_patient["patient"]

@@ -303,7 +303,17 @@ def make_plan(fingerprint: dict, explicit: dict, preset_name: str = "default") -
         "preset": preset.name,
         "fingerprint_cases": fingerprint["patients"],
         "settings": settings,
+        **training_volume_range(fingerprint),
     }
+
+
+def training_volume_range(fingerprint: dict) -> dict:
+    """The training atria's smallest and largest volume, what laseg.qc judges a result's volume against; the
+    plan carries it into the checkpoint, so a given model brings its own. Empty without per-case fingerprints."""
+    volumes = [float(case["la_volume_ml"]) for case in fingerprint.get("cases", [])]
+    if not volumes:
+        return {}
+    return {"training_la_volume_ml": {"min": min(volumes), "max": max(volumes), "n_cases": len(volumes)}}
 
 
 def stage2_enabled(config: dict) -> bool:

@@ -20,6 +20,12 @@ from markupsafe import Markup
 from laseg.clinical import GRADES, MRI_VERSUS_ECHO_NOTE
 from laseg.io import atomic_path
 from laseg.metrics import scored_rows
+from laseg.qc import (
+    EDGE_CUT_FRACTION,
+    LARGE_COMPONENT_FRACTION,
+    VOLUME_RANGE_FACTOR,
+    training_volume_range_ml,
+)
 from laseg.templating import template_text
 
 REPORTED_PACKAGES = (
@@ -37,6 +43,8 @@ REPORTED_PACKAGES = (
     "imageio-ffmpeg",
 )
 GRADE_COLOURS = {"normal": "#2e7d32", "mild": "#b59a00", "moderate": "#e65100", "severe": "#c62828"}
+REVIEW_COLOUR = "#c62828"  # a flagged case's badge; its whole row is tinted FLAGGED_ROW_BACKGROUND
+FLAGGED_ROW_BACKGROUND = "#fde8e8"
 # The size and shape columns of the patient table (the prediction's): la_shape.csv column, header, digits.
 SHAPE_CELLS = (
     ("diameter_lr_pred_mm", "LR diameter (mm)", 1),
@@ -121,15 +129,23 @@ def _cell(kind: str, text: str | None, **more: str) -> dict:
     return {"kind": kind, "text": text, **more}
 
 
-def _review(flag: float, score: float) -> dict:
-    """The QC flag: "review" where the views' networks disagree (qc.review_above), "ok" where not."""
+def _text(value: object) -> str:
+    """A text cell of a table read back from CSV: an empty one comes back as NaN."""
+    return value if isinstance(value, str) else ""
+
+
+def _review(flag: float, score: float, reason: str) -> dict:
+    """The QC flag (laseg.qc): "review" with its reasons where a check fired, "ok" where none did."""
     if flag is None or math.isnan(flag):
         return _cell("review", None)
-    label, colour = ("review", "#b45309") if flag == 1 else ("ok", "#15803d")
-    return _cell("review", label, colour=colour, title=f"views' networks disagree by {score:.3f} (1 - their mean Dice)")
+    label, colour = ("review", REVIEW_COLOUR) if flag == 1 else ("ok", "#15803d")
+    disagreement = "" if math.isnan(score) else f"views' networks disagree by {score:.3f} (1 - their mean Dice)"
+    return _cell("review", label, colour=colour, title=disagreement, reason=reason)
 
 
-def _grade(grade: object) -> dict:
+def _grade(grade: object, withheld: str = "") -> dict:
+    if withheld:
+        return _cell("withheld", f"no grade: {withheld}")
     if not isinstance(grade, str) or not grade:
         return _cell("grade", None)
     return _cell("grade", grade, colour=GRADE_COLOURS.get(grade, "#555"))
@@ -144,12 +160,11 @@ def _mean_sd(values: pd.Series, digits: int, unit: str = "") -> str:
 
 
 def summary_table(content: ReportContent) -> dict:
-    """The per-patient table: {"header": [...], "rows": [[cell, ...], ...]}, a cell {"kind", "text", ...}."""
-    merged = content.per_patient.merge(
-        content.volumes[["patient", "bsa_m2", "lavi_pred_ml_m2", "grade_pred", "lavi_true_ml_m2", "grade_true"]],
-        on="patient",
-        how="left",
-    )
+    """The per-patient table: {"header": [...], "rows": [[cell, ...], ...], "flagged": [bool per row], ...}, a cell
+    {"kind", "text", ...}; a flagged row (qc_flag 1) is tinted red on the page."""
+    volume_columns = ["patient", "bsa_m2", "lavi_pred_ml_m2", "grade_pred", "lavi_true_ml_m2", "grade_true"]
+    volume_columns += [c for c in ("no_grade_reason",) if c in content.volumes]  # tables before 2026-12-08 lack it
+    merged = content.per_patient.merge(content.volumes[volume_columns], on="patient", how="left")
     with_reference_lavi = merged["lavi_true_ml_m2"].notna().any()
     if content.shape is not None:
         merged = merged.merge(content.shape[["patient", *(c for c, _, _ in SHAPE_CELLS)]], on="patient", how="left")
@@ -171,23 +186,25 @@ def summary_table(content: ReportContent) -> dict:
         header += ["LAVI, reference (mL/m²)", "grade, reference"]
     if content.shape is not None:
         header += [name for _, name, _ in SHAPE_CELLS]
-    rows = []
+    rows, flagged = [], []
     for r in merged.sort_values("patient").itertuples(index=False):
+        flag = getattr(r, "qc_flag", math.nan)
         numbers = [(r.dice, 3), (r.iou, 3), (r.hd95_mm, 2), (r.assd_mm, 2), (r.volume_pred_ml, 1)]
         numbers += [(r.volume_true_ml, 1), (r.bsa_m2, 2), (r.lavi_pred_ml_m2, 1)]
         cells = [
             _cell("link", str(r.patient)),
             _cell("text", str(r.role)),
-            _review(getattr(r, "qc_flag", math.nan), getattr(r, "qc_score", math.nan)),
+            _review(flag, getattr(r, "qc_score", math.nan), _text(getattr(r, "qc_reason", ""))),
             *(_cell("number", _number(value, digits)) for value, digits in numbers),
-            _grade(r.grade_pred),
+            _grade(r.grade_pred, _text(getattr(r, "no_grade_reason", ""))),
         ]
         if with_reference_lavi:
             cells += [_cell("number", _number(r.lavi_true_ml_m2, 1)), _grade(r.grade_true)]
         if content.shape is not None:
             cells += [_cell("number", _number(getattr(r, column), digits)) for column, _, digits in SHAPE_CELLS]
         rows.append(cells)
-    return {"header": header, "rows": rows}
+        flagged.append(flag == 1)
+    return {"header": header, "rows": rows, "flagged": flagged, "flagged_background": FLAGGED_ROW_BACKGROUND}
 
 
 def key_numbers(content: ReportContent) -> list[tuple[str, str]]:
@@ -206,7 +223,7 @@ def key_numbers(content: ReportContent) -> list[tuple[str, str]]:
         ]
     flagged = content.per_patient["qc_flag"] == 1 if "qc_flag" in content.per_patient else None
     if flagged is not None:
-        cards.append(("flagged for review: views disagree", str(int(flagged.sum()))))
+        cards.append(("flagged for review (QC)", str(int(flagged.sum()))))
     if content.agreement and content.agreement.get("n"):
         a = content.agreement
         limits = "" if math.isnan(a["sd_ml"]) else f" (95% limits {a['loa_low_ml']:+.1f} to {a['loa_high_ml']:+.1f})"
@@ -214,6 +231,36 @@ def key_numbers(content: ReportContent) -> list[tuple[str, str]]:
     with_lavi = content.volumes["lavi_pred_ml_m2"].notna().sum()
     cards.append(("patients with LAVI (patients.tsv)", str(int(with_lavi))))
     return cards
+
+
+def qc_note(content: ReportContent) -> str:
+    """What the review flag checks, with this run's thresholds and the model's training volume range."""
+    review_above = content.config.get("qc", {}).get("review_above")
+    training_range = training_volume_range_ml((content.model or {}).get("plan"))
+    checks = [
+        "an empty mask",
+        f"a mask cut off by the scan's edge (on a face of the volume, at least {EDGE_CUT_FRACTION:.0%} of its "
+        "widest cross-section parallel to that face)",
+        f"a second component before post-processing at least {LARGE_COMPONENT_FRACTION:.0%} of the largest",
+    ]
+    unchecked = ""
+    if training_range is None:
+        unchecked = (
+            " The LA volume is not checked: the model's plan records no training volume range (a model trained "
+            "before 2026-12-08)."
+        )
+    else:
+        smallest, largest = training_range
+        checks.append(
+            f"an LA volume outside {smallest / VOLUME_RANGE_FACTOR:.1f}-{largest * VOLUME_RANGE_FACTOR:.1f} mL (the "
+            f"training atria's {smallest:.1f}-{largest:.1f} mL, /{VOLUME_RANGE_FACTOR:g} and x{VOLUME_RANGE_FACTOR:g})"
+        )
+    if review_above is not None:
+        checks.append(f"views' networks disagreeing by more than {review_above:g} (qc.review_above)")
+    return (
+        f"A case is flagged for review (red row) on any of: {'; '.join(checks)}.{unchecked} An empty or edge-cut "
+        "mask gets no LA volume index grade: its volume is not the atrium's."
+    )
 
 
 def shape_agreement_rows(content: ReportContent) -> list[dict[str, str | None]]:
@@ -253,10 +300,12 @@ def patient_section(media: PatientMedia, row: pd.Series | None) -> dict:
         facts.append(f"predicted LA volume {row['volume_pred_ml']:.1f} mL")
         if not math.isnan(row["volume_true_ml"]):
             facts.append(f"reference {row['volume_true_ml']:.1f} mL")
+    flagged = row is not None and row.get("qc_flag") == 1
     return {
         "patient": media.patient,
         "role": media.role,
         "facts": ", ".join(facts),
+        "qc_reason": (_text(row.get("qc_reason")) or "flagged") if flagged else None,
         "montage_uri": png_data_uri(media.montage) if media.montage is not None else None,
         "render_uri": png_data_uri(media.render) if media.render is not None else None,
         "viewer_href": media.viewer_href,
@@ -340,6 +389,7 @@ def report_html(content: ReportContent) -> str:
         with_shape=content.shape is not None,
         shape_agreement=shape_agreement_rows(content),
         echo_note=MRI_VERSUS_ECHO_NOTE,
+        qc_note=qc_note(content),
         figures=[(caption, png_data_uri(path)) for caption, path in content.figures.items()],
         cv_table=cv_table,
         patients=[

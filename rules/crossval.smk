@@ -44,6 +44,7 @@ use rule evaluate_case as evaluate_fold with:
         mask="results/cv/fold_{fold}/masks/{patient}.nii.gz",
         label=case_label,
         qc="results/cv/fold_{fold}/predict/{patient}_qc.json",
+        raw_mask="results/cv/fold_{fold}/predict/{patient}_raw_mask.nii.gz",
     output:
         metrics="results/cv/fold_{fold}/metrics/{patient}.json",
     log:

@@ -1,4 +1,5 @@
-# Metrics per segmented patient (Dice etc. where a label exists, volume, size and shape always) and their aggregation.
+# Metrics and plausibility QC per segmented patient (Dice etc. where a label exists, volume, size and shape
+# always) and their aggregation.
 
 
 rule evaluate_case:
@@ -6,6 +7,8 @@ rule evaluate_case:
         mask="results/masks/{patient}.nii.gz",
         label=case_label,
         qc="results/predict/{patient}_qc.json",
+        # Plausibility QC (laseg/qc.py) counts the components before post-processing.
+        raw_mask="results/predict/{patient}_raw_mask.nii.gz",
     output:
         metrics="results/metrics/cases/{patient}.json",
     log:

@@ -20,4 +20,6 @@ with logged_step(snakemake.log[0]):
             f"patients.tsv rows for patients not segmented in this run (ignored): {', '.join(unmatched)}",
             file=sys.stderr,
         )
+    for record in table[table["no_grade_reason"] != ""].itertuples(index=False):
+        print(f"{record.patient}: no LAVI grade: {record.no_grade_reason}", file=sys.stderr)
     print(table.to_string(), file=sys.stderr)

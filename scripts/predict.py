@@ -13,12 +13,13 @@ from laseg.entry import logged_step
 from laseg.io import write_json, write_volume
 from laseg.model import select_precision
 from laseg.predict import load_model, predict_stack, view_disagreement
+from laseg.qc import training_volume_range_ml
 from laseg.slices import load_slices
 from laseg.stage2 import load_stage2
 
 with logged_step(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
-    net, model_config, _ = load_model(snakemake.input.checkpoint, snakemake.params.device)
+    net, model_config, checkpoint = load_model(snakemake.input.checkpoint, snakemake.params.device)
     stack = load_slices(snakemake.input.slices, snakemake.input.sidecar)
     precision = select_precision(snakemake.params.precision, next(net.parameters()).device)
     stage2 = None
@@ -38,5 +39,11 @@ with logged_step(snakemake.log[0]):
     )
     write_volume(probability, stack.source_geometry, snakemake.output.probability)
     write_volume((probability >= 0.5).astype(np.uint8), stack.source_geometry, snakemake.output.mask)
-    qc = {"view_disagreement": view_disagreement(view_masks), "views": list(view_masks), **stage2_report}
+    qc = {
+        "view_disagreement": view_disagreement(view_masks),
+        "views": list(view_masks),
+        # What evaluate_case judges the volume against: the model's training atria (None: its plan lacks them).
+        "training_la_volume_ml": training_volume_range_ml(checkpoint.get("plan")),
+        **stage2_report,
+    }
     write_json(snakemake.output.qc, qc)

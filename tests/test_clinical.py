@@ -152,3 +152,39 @@ def test_workflow_stops_at_start_on_a_malformed_patients_tsv(tmp_path):
         tmp_path, "-n", config={"clinical": {"patients_tsv": str(tmp_path / "absent.tsv")}}, check=False
     )
     assert result.returncode != 0 and "absent.tsv: patients table not found" in result.stdout + result.stderr
+
+
+def test_an_empty_or_edge_cut_mask_gets_no_lavi_grade_with_the_reason(tmp_path):
+    import numpy as np
+
+    from laseg.metrics import read_patient_table, volume_ml, write_csv
+    from laseg.qc import quality_columns
+
+    spacing = (4.0, 4.0, 4.0)  # 64 mm^3 a voxel: a radius-6 ball of 925 voxels is 59.2 mL
+    z, y, x = np.ogrid[:30, :30, :30]
+
+    def ball(cz: int) -> np.ndarray:
+        return ((z - cz) ** 2 + (y - 15) ** 2 + (x - 15) ** 2 <= 36).astype(np.uint8)
+
+    masks = {"empty": np.zeros((30, 30, 30), np.uint8), "cut": ball(2), "middle": ball(15), "large": ball(15)}
+    rows = []
+    for patient, mask in masks.items():
+        # "large" was planned from atria of 10-20 mL: flagged for its volume, which does not withhold a grade.
+        training_range = (10.0, 20.0) if patient == "large" else (40.0, 80.0)
+        qc = quality_columns(mask, mask, spacing, training_range, {"view_disagreement": 0.0}, 0.1)
+        rows.append({"patient": patient, "volume_pred_ml": volume_ml(mask, spacing), "volume_true_ml": math.nan, **qc})
+    write_csv(pd.DataFrame(rows), tmp_path / "per_patient.csv")  # as the workflow hands it on: "" reads back NaN
+    per_patient = read_patient_table(tmp_path / "per_patient.csv")
+    people = {p: Anthropometrics(p, 180.0, 80.0, "F") for p in masks}  # BSA 2.0
+    table = volume_index_table(per_patient, people, ASE_2015_UPPER_ML_M2).set_index("patient")
+    assert table.loc["middle", "lavi_pred_ml_m2"] == pytest.approx(29.6)
+    assert table.loc["middle", "grade_pred"] == "normal"
+    assert table.loc["middle", "no_grade_reason"] == ""
+    assert table.loc["large", "grade_pred"] == "normal" and table.loc["large", "no_grade_reason"] == ""
+    assert table.loc["empty", "grade_pred"] == "" and math.isnan(table.loc["empty", "lavi_pred_ml_m2"])
+    assert table.loc["empty", "no_grade_reason"] == "empty mask: no atrium found"
+    assert table.loc["cut", "grade_pred"] == "" and math.isnan(table.loc["cut", "lavi_pred_ml_m2"])
+    assert table.loc["cut", "no_grade_reason"] == (
+        "atrium cut off by the scan's edge: 89% of its widest cross-section on face k=0"
+    )
+    assert table.loc["cut", "volume_pred_ml"] > 0 and table.loc["cut", "bsa_m2"] == pytest.approx(2.0)

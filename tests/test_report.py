@@ -43,6 +43,7 @@ def per_patient_table() -> pd.DataFrame:
             "failed": [0, 0, math.nan],
             "qc_score": [0.02, 0.21, 0.05],
             "qc_flag": [0.0, 1.0, 0.0],
+            "qc_reason": [math.nan, "views' networks disagree by 0.210 (above 0.1)", math.nan],  # "" reads back NaN
         }
     )
 
@@ -113,12 +114,43 @@ def test_failed_cases_are_counted_on_the_page():
     )
 
 
+def summary_rows(page: str) -> list[str]:
+    table = page.split('id="summary-table"', 1)[1].split("</table>", 1)[0]
+    return table.split("<tbody>", 1)[1].split("</tr>")[:-1]
+
+
 def test_cases_whose_views_disagree_are_flagged_for_review():
     page = report_html(content())
-    table = page.split('id="summary-table"', 1)[1].split("</table>", 1)[0]
-    first, second, unlabelled = table.split("<tbody>", 1)[1].split("</tr>")[:-1]
+    first, second, unlabelled = summary_rows(page)
     assert ">ok<" in first and ">review<" in second and "disagree by 0.210" in second and ">ok<" in unlabelled
-    assert '<div class="value">1</div><div class="label">flagged for review: views disagree' in page
+    assert ">views&#39; networks disagree by 0.210 (above 0.1)<" in second  # the reason, shown, not only a tooltip
+    assert '<tr class="flagged"' in second and "flagged" not in first and "flagged" not in unlabelled
+    assert '<div class="value">1</div><div class="label">flagged for review (QC)' in page
+    assert "flagged for review: views&#39; networks disagree by 0.210" in page.split('id="patient-la_002"', 1)[1]
+
+
+def test_an_empty_mask_is_flagged_red_with_its_reason_and_gets_no_grade():
+    per_patient = per_patient_table()
+    per_patient.loc[2, ["volume_pred_ml", "qc_flag", "qc_reason"]] = [0.0, 1.0, "empty mask: no atrium found"]
+    people = {"la_001": Anthropometrics("la_001", 180, 80, "M"), "la_101": Anthropometrics("la_101", 160, 90, "F")}
+    volumes = volume_index_table(per_patient, people, ASE_2015_UPPER_ML_M2)
+    page = report_html(content(per_patient=per_patient, volumes=volumes))
+    first, _, empty = summary_rows(page)
+    assert '<tr class="flagged"' in empty and ">empty mask: no atrium found<" in empty
+    assert ">no grade: empty mask: no atrium found<" in empty and ">normal<" not in empty
+    assert ">2.00<" in empty  # BSA known: only the index and its grade are withheld
+    assert ">mild<" in first and "no grade" not in first
+    assert '<div class="value">2</div><div class="label">flagged for review (QC)' in page
+
+
+def test_the_qc_note_states_the_checks_and_the_training_volume_range_or_that_it_is_unknown():
+    unchecked = "The LA volume is not checked: the model&#39;s plan records no training volume range"
+    assert unchecked in report_html(content())
+    volumes = {"training_la_volume_ml": {"min": 40.25, "max": 150.0, "n_cases": 12}}
+    model = dict(content().model, plan={"preset": "default", "fingerprint_cases": [], "settings": {}, **volumes})
+    note = report_html(content(model=model)).split('id="qc-note"', 1)[1].split("</p>", 1)[0]
+    assert "an LA volume outside 20.1-300.0 mL (the training atria&#39;s 40.2-150.0 mL, /2 and x2)" in note
+    assert "at least 10% of its widest cross-section" in note and "at least 10% of the largest" in note
 
 
 def shape_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
