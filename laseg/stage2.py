@@ -139,18 +139,19 @@ def box_around(
 def widen_box(
     box: tuple[slice, ...], shape_zyx: Sequence[int], spacing_zyx_mm: Sequence[float], min_extent_mm: Sequence[float]
 ) -> tuple[slice, slice, slice]:
-    """The box grown symmetrically to at least min_extent_mm per axis where the volume allows: the network then
-    sees real anatomy around a small atrium instead of padding."""
+    """The box grown symmetrically to min_extent_mm per axis (whole voxels, rounded down, so that a box that fits a
+    patch stays one window) where the volume allows: the network then sees real anatomy around a small atrium
+    instead of padding."""
     wide = []
     for part, n, spacing, extent in zip(box, shape_zyx, spacing_zyx_mm, min_extent_mm):
-        want = max(part.stop - part.start, math.ceil(extent / spacing - 1e-9))
+        want = max(part.stop - part.start, math.floor(extent / spacing + 1e-9))
         start = part.start - (want - (part.stop - part.start)) // 2
         start = int(np.clip(start, 0, max(0, n - want)))
         wide.append(slice(start, min(n, start + want)))
     return tuple(wide)  # type: ignore[return-value]
 
 
-def grid_shape(shape_zyx: Sequence[int], spacing_zyx_mm: Sequence[float], grid_mm: float) -> tuple[int, int, int]:
+def grid_shape(shape_zyx: Sequence[int], spacing_zyx_mm: Sequence[float], grid_mm: float) -> tuple[int, ...]:
     return tuple(max(1, round(n * s / grid_mm)) for n, s in zip(shape_zyx, spacing_zyx_mm))  # type: ignore[return-value]
 
 

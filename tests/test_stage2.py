@@ -74,6 +74,9 @@ def test_widen_box_reaches_the_patch_extent_inside_the_volume():
     assert wide == (slice(7, 17), slice(0, 5), slice(5, 50))  # centred; at the edge; already wide enough
     small = widen_box((slice(1, 2),) * 3, (4, 4, 4), (1.0, 1.0, 1.0), (10.0, 10.0, 10.0))
     assert small == (slice(0, 4),) * 3  # never beyond the volume
+    # A box that fits the patch stays one window: rounded down, 80 grid voxels of 1.411 mm at 1.37 mm spacing.
+    fits = widen_box((slice(40, 50),), (200,), (1.37,), (80 * 1.411,))
+    assert grid_shape((fits[0].stop - fits[0].start,), (1.37,), 1.411) == (80,)
 
 
 def test_windows_cover_every_voxel_and_overlap():
