@@ -65,6 +65,8 @@ STAGE2_PRESETS = {
     "default": Stage2Preset(False, 64**3, {"cpu": 1500, "cuda": 6000, "mps": 1500}, 45.0),
     "full": Stage2Preset(True, 64**3, {"cpu": 1500, "cuda": 6000, "mps": 1500}, 45.0),
 }
+# The config's stage2 keys make_stage2_plan resolves ("auto": the plan decides); the others go to training as they are.
+STAGE2_PLANNED_KEYS = ("grid_spacing_mm", "patch_vox", "steps", "budget_minutes", "margin_mm")
 STAGE2_MARGIN_MM = 10.0  # around the first stage's mask: the box the second stage segments
 STAGE2_BATCH = 2
 STAGE2_SIZE_MULTIPLE = 8  # 2**depth of the stage-2 U-Net

@@ -16,6 +16,7 @@ from laseg.colours import PREDICTION_RGB, REFERENCE_RGB
 from laseg.config import config_problems
 from laseg.resources import predict_memory_mb, stage2_train_memory_mb, train_memory_mb
 from laseg.plan import (
+    STAGE2_PLANNED_KEYS,
     explicit_settings,
     planned_test_time_scales,
     stage2_cap_minutes,

@@ -13,7 +13,8 @@ rule plan_stage2:
     params:
         code=code_of("plan_stage2"),
         preset=config["plan"]["preset"],
-        stage2=config["stage2"],
+        # Only the keys the plan resolves: a change to another stage-2 setting must not replan (and so retrain).
+        stage2={key: config["stage2"][key] for key in STAGE2_PLANNED_KEYS},
     script:
         "../scripts/plan_stage2.py"
 
