@@ -19,14 +19,19 @@ RESULTS = REPO / "bench" / "results"
 MSD_DEFAULT = "benchmark-2026-12-07-msd_task02_heart-5fold-default-logit-upsampling-amd"
 MSD_SEED1 = "benchmark-2026-12-07-msd_task02_heart-5fold-default-seed1-amd"
 LA_DEFAULT = "benchmark-2026-12-07-la2018_lge_dev-5fold-default-logit-upsampling-amd"
-FULL_PENDING = ("pending", "`full`: first stage + 3D second stage", "being measured")
+FULL_PENDING = ("pending", "`full`: first stage + 3D second stage", "5 folds being measured")
 # (kind, label, result file stem or note[, table row name]); kinds: cv (a run_benchmark.py result),
 # published (a row of a run_benchmark.py result's table), pending (no result yet).
 CV_ROWS = {
     "msd_task02_heart": [
         ("cv", "default (two 2.5D U-Nets, axial + coronal)", MSD_DEFAULT),
-        ("cv", "default, training seed 1", MSD_SEED1),
         FULL_PENDING,
+        ("cv", "default + 3D second stage, fold 0 only", "benchmark-2026-12-08-msd_task02_heart-fold0-stage2-dev-amd"),
+        (
+            "cv",
+            "default, fold 0 only, the same first-stage networks",
+            "benchmark-2026-12-08-msd_task02_heart-fold0-stage1-dev-amd",
+        ),
         ("published", "nnU-Net v1 2D, published", MSD_DEFAULT, "nnU-Net v1 2D"),
         ("published", "nnU-Net v1 3D full-res, published", MSD_DEFAULT, "nnU-Net v1 3D full-res"),
     ],

@@ -108,11 +108,8 @@ def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, 
     )
     plans = {k: json.loads((workdir / f"results/cv/fold_{k}/plan.json").read_text()) for k in folds}
     # The 3D second stage's train job, where the recipe has one: its minutes count in the fold's training.
-    stage2_bench = {
-        k: pd.read_csv(path, sep="\t")
-        for k in folds
-        if (path := workdir / f"benchmarks/cv/train_stage2_fold_{k}.tsv").is_file()
-    }
+    stage2_paths = {k: workdir / f"benchmarks/cv/train_stage2_fold_{k}.tsv" for k in folds}
+    stage2_bench = {k: pd.read_csv(path, sep="\t") for k, path in stage2_paths.items() if path.is_file()}
     stage2_minutes = [round(float(stage2_bench[k]["s"].iloc[0]) / 60, 2) if k in stage2_bench else 0.0 for k in folds]
     epochs_run = {
         k: pd.read_csv(workdir / h).groupby("view")["epoch"].max().to_dict() for k, h in zip(folds, histories)
@@ -127,9 +124,7 @@ def run_recipe(recipe: str, data: Path, folds: list[int], budget: float | None, 
         "planned_epochs_per_fold": {k: plans[k]["settings"]["train"]["max_epochs"]["value"] for k in folds},
         "epochs_run_per_fold": epochs_run,
         "plans": plans,
-        "train_minutes_per_fold": [
-            round(float(m) + extra, 2) for m, extra in zip(fold_rows["train_minutes"], stage2_minutes)
-        ],
+        "train_minutes_per_fold": [round(float(m) + x, 2) for m, x in zip(fold_rows["train_minutes"], stage2_minutes)],
         "stage2_train_minutes_per_fold": stage2_minutes,
         "inference_s_per_volume": float(predict_bench["s"].mean()),
         "peak_rss_mb_train": float(max(b["max_rss"].max() for b in [*train_bench, *stage2_bench.values()])),
