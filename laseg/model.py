@@ -121,7 +121,29 @@ def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class UNet2D(nn.Module):
+class UNetForward(nn.Module):
+    """The U-Net's way through, whatever its dimension: `down` blocks with `pool` between, `up` and `up_conv` with
+    the skips, one `head` logit (UNet2D here, laseg.stage2.UNet3D)."""
+
+    down: nn.ModuleList
+    pool: nn.Module
+    up: nn.ModuleList
+    up_conv: nn.ModuleList
+    head: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x)
+            if i < len(self.down) - 1:
+                skips.append(x)
+                x = self.pool(x)
+        for up, conv, skip in zip(self.up, self.up_conv, reversed(skips)):
+            x = conv(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
+
+
+class UNet2D(UNetForward):
     """A plain U-Net: double 3x3 conv blocks, strided max-pool down, transposed conv up, one logit out."""
 
     def __init__(self, config: ModelConfig, in_channels: int | None = None) -> None:
@@ -139,17 +161,6 @@ class UNet2D(nn.Module):
             self.up.append(nn.ConvTranspose2d(width * 2, width, 2, stride=2))
             self.up_conv.append(_double_conv(width * 2, width))
         self.head = nn.Conv2d(widths[0], 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x)
-            if i < len(self.down) - 1:
-                skips.append(x)
-                x = self.pool(x)
-        for up, conv, skip in zip(self.up, self.up_conv, reversed(skips)):
-            x = conv(torch.cat([up(x), skip], dim=1))
-        return self.head(x)
 
 
 class ViewNetworks(nn.Module):

@@ -318,6 +318,15 @@ def training_volume_range(fingerprint: dict) -> dict:
     return {"training_la_volume_ml": {"min": min(volumes), "max": max(volumes), "n_cases": len(volumes)}}
 
 
+def training_volume_range_ml(plan: dict | None) -> tuple[float, float] | None:
+    """The training atria's smallest and largest volume as the plan records them (laseg.plan.make_plan); None for
+    a plan written before 2026-12-08 or a checkpoint without a plan."""
+    recorded = (plan or {}).get("training_la_volume_ml")
+    if not recorded:
+        return None
+    return float(recorded["min"]), float(recorded["max"])
+
+
 def stage2_enabled(config: dict) -> bool:
     """Whether the workflow runs the second stage: the config's stage2.enabled, else the preset's."""
     enabled = config.get("stage2", {}).get("enabled", "auto")

@@ -132,12 +132,3 @@ def grade_withheld_reason(qc_reason: object) -> str:
     if not isinstance(qc_reason, str):
         return ""
     return "; ".join(r for r in qc_reason.split("; ") if r.startswith(GRADE_WITHHOLDING))
-
-
-def training_volume_range_ml(plan: dict | None) -> tuple[float, float] | None:
-    """The training atria's smallest and largest volume as the plan records them (laseg.plan.make_plan); None for
-    a plan written before 2026-12-08 or a checkpoint without a plan."""
-    recorded = (plan or {}).get("training_la_volume_ml")
-    if not recorded:
-        return None
-    return float(recorded["min"]), float(recorded["max"])

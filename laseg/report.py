@@ -20,12 +20,8 @@ from markupsafe import Markup
 from laseg.clinical import GRADES, MRI_VERSUS_ECHO_NOTE
 from laseg.io import atomic_path
 from laseg.metrics import scored_rows
-from laseg.qc import (
-    EDGE_CUT_FRACTION,
-    LARGE_COMPONENT_FRACTION,
-    VOLUME_RANGE_FACTOR,
-    training_volume_range_ml,
-)
+from laseg.plan import training_volume_range_ml
+from laseg.qc import EDGE_CUT_FRACTION, LARGE_COMPONENT_FRACTION, VOLUME_RANGE_FACTOR
 from laseg.templating import template_text
 
 REPORTED_PACKAGES = (

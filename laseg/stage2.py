@@ -23,7 +23,7 @@ from scipy import ndimage
 from torch import nn
 
 from laseg.masks import bounding_box
-from laseg.model import autocast, normalize_intensity, select_device, select_precision
+from laseg.model import UNetForward, autocast, normalize_intensity, select_device, select_precision
 from laseg.slices import SliceStack, StoredStack
 
 STAGE2_KIND = "stage2"  # the checkpoint's "kind": a stage-2 checkpoint is not a first-stage model
@@ -86,7 +86,7 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class UNet3D(nn.Module):
+class UNet3D(UNetForward):
     """A plain 3D U-Net: double 3x3x3 conv blocks, max-pool down, transposed conv up, one logit out."""
 
     def __init__(self, base_channels: int = 16, depth: int = 3, in_channels: int = 1) -> None:
@@ -101,17 +101,6 @@ class UNet3D(nn.Module):
         self.up = nn.ModuleList(nn.ConvTranspose3d(w * 2, w, 2, stride=2) for w in reversed(widths[:-1]))
         self.up_conv = nn.ModuleList(_conv_block(w * 2, w) for w in reversed(widths[:-1]))
         self.head = nn.Conv3d(widths[0], 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x)
-            if i < len(self.down) - 1:
-                skips.append(x)
-                x = self.pool(x)
-        for up, conv, skip in zip(self.up, self.up_conv, reversed(skips)):
-            x = conv(torch.cat([up(x), skip], dim=1))
-        return self.head(x)
 
 
 def network_of(config: Stage2Config) -> UNet3D:
@@ -400,6 +389,7 @@ def train_stage2(
         epoch_state,
         library_versions,
         read_resume_state,
+        restore_epoch_state,
         resume_key,
         write_resume_state,
     )
@@ -431,13 +421,7 @@ def train_stage2(
     epoch_seconds: list[float] = []
     planned_epochs, first_epoch = max_epochs, 1
     if resumed is not None:
-        current = resumed["current"]
-        meta = current["meta"]
-        net.load_state_dict(current["net"])
-        optimizer.load_state_dict(current["optimizer"])
-        rng.bit_generator.state = meta["numpy_rng"]
-        torch.set_rng_state(current["torch_rng"])
-        generator.set_state(current["generator"])
+        meta = restore_epoch_state(resumed["current"], net, optimizer, rng, generator)
         history, epoch_seconds = meta["history"], meta["epoch_seconds"]
         planned_epochs, first_epoch = meta["planned_epochs"], meta["epoch"] + 1
         log(f"stage 2: resuming after epoch {meta['epoch']}")

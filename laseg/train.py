@@ -381,12 +381,7 @@ def train_network(
     start = time.perf_counter()
     first_epoch = 1
     if resume is not None:
-        meta = resume["meta"]
-        net.load_state_dict(resume["net"])
-        optimizer.load_state_dict(resume["optimizer"])
-        rng.bit_generator.state = meta["numpy_rng"]
-        torch.set_rng_state(resume["torch_rng"])
-        generator.set_state(resume["generator"])
+        meta = restore_epoch_state(resume, net, optimizer, rng, generator)
         history, epoch_seconds = meta["history"], meta["epoch_seconds"]
         best_score, best_epoch, best_state = meta["best_score"], meta["best_epoch"], resume["best_state"]
         planned_epochs, first_epoch = meta["planned_epochs"], meta["epoch"] + 1
@@ -535,6 +530,24 @@ def epoch_state(
             "planned_epochs": planned_epochs,
         },
     }
+
+
+def restore_epoch_state(
+    state: dict,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+) -> dict:
+    """Undo `epoch_state`: weights, optimiser and every random state back as they were after that epoch; returns
+    its "meta" (epoch, history, schedule)."""
+    meta = state["meta"]
+    net.load_state_dict(state["net"])
+    optimizer.load_state_dict(state["optimizer"])
+    rng.bit_generator.state = meta["numpy_rng"]
+    torch.set_rng_state(state["torch_rng"])
+    generator.set_state(state["generator"])
+    return meta
 
 
 def write_resume_state(

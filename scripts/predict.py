@@ -12,8 +12,8 @@ import torch
 from laseg.entry import logged_step
 from laseg.io import write_json, write_volume
 from laseg.model import select_precision
+from laseg.plan import training_volume_range_ml
 from laseg.predict import load_model, predict_stack, view_disagreement
-from laseg.qc import training_volume_range_ml
 from laseg.slices import load_slices
 from laseg.stage2 import load_stage2
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from laseg.plan import training_volume_range
+from laseg.plan import training_volume_range, training_volume_range_ml
 from laseg.qc import (
     EMPTY_MASK,
     edge_cut_fractions,
@@ -16,7 +16,6 @@ from laseg.qc import (
     large_components_reason,
     plausibility_reasons,
     quality_columns,
-    training_volume_range_ml,
     volume_range_reason,
 )
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REAL_DATA, REPO, load_bench_script, requires_real_data, run_snakemake
+import yaml
+from conftest import REAL_DATA, REPO, load_bench_script, requires_real_data, run_snakemake, scheduled_jobs
 
 from laseg.io import Geometry, read_image, read_volume
 
@@ -93,3 +95,23 @@ def test_make_predict_reads_a_dicom_series_and_a_nifti_and_writes_masks_and_a_di
     segs = list((out / "results/dicom_seg").glob("*.dcm"))
     assert len(segs) == 1 and pydicom.dcmread(segs[0]).SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
     assert sorted(p.name for p in scans.rglob("*") if p.is_file() and not p.name.endswith(".dcm")) == ["la_016.nii.gz"]
+
+
+def test_the_second_stage_refines_the_held_out_scan_without_retraining_the_first(real_run, tmp_path):
+    """The two-stage path on real MRI: a copy of the finished run with the 3D second stage switched on trains only
+    that stage, refines the held-out scan on its own grid, and keeps the guard's Dice."""
+    workdir = tmp_path / "two_stage"
+    shutil.copytree(real_run, workdir, symlinks=True)
+    config = yaml.safe_load((real_run / "test_config.yaml").read_text())
+    # A small second stage (2 mm grid, 48^3 windows, 8 base channels, 150 steps): what CI can afford.
+    config["stage2"] = {"enabled": True, "steps": 150, "patch_vox": 48, "grid_spacing_mm": 2.0, "base_channels": 8}
+    jobs = scheduled_jobs(workdir, config=config)
+    assert jobs.get("train_stage2") == 1 and jobs.get("predict") == 1, jobs
+    assert not {"slice_case", "plan", "train"} & set(jobs), jobs
+    run_snakemake(workdir, config=config)
+    qc = json.loads((workdir / f"results/predict/{HELD_OUT}_qc.json").read_text())
+    assert qc["stage2"] == "applied", qc
+    source = Geometry.of(read_image(REAL_DATA / "imagesTr" / f"{HELD_OUT}.nii.gz"))
+    assert Geometry.of(read_image(workdir / f"results/masks/{HELD_OUT}.nii.gz")) == source
+    row = pd.read_csv(workdir / "results/metrics/per_patient.csv").set_index("patient").loc[HELD_OUT]
+    assert row["dice"] > 0.78, row.to_dict()
