@@ -156,22 +156,21 @@ def fold_stage2_checkpoint(wildcards):
     return [f"results/cv/fold_{wildcards.fold}/stage2.pt"] if STAGE2 else []
 
 
-def fold_stage2_inputs(wildcards):
-    train = FOLDS[int(wildcards.fold)][0]
+def _fold_training_files(fold, plan):
+    train = FOLDS[int(fold)][0]
     return {
         "slices": expand("results/slices/{patient}.npz", patient=train),
         "sidecars": expand("results/slices/{patient}.json", patient=train),
-        "plan": f"results/cv/fold_{wildcards.fold}/stage2_plan.json",
+        "plan": f"results/cv/fold_{fold}/{plan}",
     }
 
 
 def fold_training_inputs(wildcards):
-    train = FOLDS[int(wildcards.fold)][0]
-    return {
-        "slices": expand("results/slices/{patient}.npz", patient=train),
-        "sidecars": expand("results/slices/{patient}.json", patient=train),
-        "plan": f"results/cv/fold_{wildcards.fold}/plan.json",
-    }
+    return _fold_training_files(wildcards.fold, "plan.json")
+
+
+def fold_stage2_inputs(wildcards):
+    return _fold_training_files(wildcards.fold, "stage2_plan.json")
 
 
 def fold_fingerprint_inputs(wildcards):

@@ -153,8 +153,9 @@ def test_dry_run_with_slurm_profile_works_without_slurm(tmp_path):
     assert {"gpu=1", "slurm_partition=gpu", "mem_mb=6000"} <= set(train.group(1).split(", ")), train.group(1)
     assert {"mem_mb=4000", "runtime=30"} <= set(slice_job.group(1).split(", ")), slice_job.group(1)
     assert "gpu" not in slice_job.group(1), slice_job.group(1)
-    # Cross-validation's train jobs are train jobs too: GPU partition, the same requests.
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "cv": {"folds": 2}}))
+    # Cross-validation's train jobs are train jobs too, and so are the second stage's: GPU partition, memory from
+    # the rule (its fallback in a dry run), runtime from its own cap.
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "cv": {"folds": 2}, "stage2": {"enabled": True}}))
     result = subprocess.run(
         _command(tmp_path, [], "-n", "--profile", str(PROFILE)),
         cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PATH": path}, check=False,
@@ -163,6 +164,10 @@ def test_dry_run_with_slurm_profile_works_without_slurm(tmp_path):
     train_fold = re.search(r"rule train_fold:\n(?:    .*\n)*?    resources: (.*)\n", output)
     assert result.returncode == 0 and train_fold, output[-4000:]
     assert {"gpu=1", "slurm_partition=gpu", "mem_mb=6000"} <= set(train_fold.group(1).split(", ")), train_fold.group(1)
+    for rule in ("train_stage2", "train_stage2_fold"):
+        stage2 = re.search(rf"rule {rule}:\n(?:    .*\n)*?    resources: (.*)\n", output)
+        assert stage2, (rule, output[-4000:])
+        assert {"gpu=1", "slurm_partition=gpu", "mem_mb=4000", "runtime=75"} <= set(stage2.group(1).split(", ")), rule
 
 
 def test_slurm_profile_is_not_loaded_implicitly_and_names_its_executor():
