@@ -193,19 +193,20 @@ def predict_stack(
     net: ViewNetworks,
     config: ModelConfig,
     stack: SliceStack,
-    *args,
+    scales: Sequence[float] = (1.0,),
+    precision: str = "fp32",
+    device: torch.device | None = None,
+    view_masks: dict[str, np.ndarray] | None = None,
     stage2: tuple[torch.nn.Module, Stage2Config] | None = None,
     stage2_report: dict | None = None,
-    **kwargs,
 ) -> np.ndarray:
     """The left-atrium probability on the source scan's voxels ((z, y, x) as in the file): the first stage's
-    (`canonical_logits`, same further arguments), refined inside the atrium's box by the second stage when
-    `stage2` (its network and config) is given; `stage2_report` then receives what the second stage did."""
-    logits = canonical_logits(net, config, stack, *args, **kwargs)
+    (`canonical_logits`), refined inside the atrium's box by the second stage when `stage2` (its network and
+    config) is given; `stage2_report` then receives what the second stage did."""
+    logits = canonical_logits(net, config, stack, scales, precision, device, view_masks)
     if stage2 is not None:
         stage2_net, stage2_config = stage2
         device = next(stage2_net.parameters()).device
-        precision = args[1] if len(args) > 1 else kwargs.get("precision", "fp32")
         logits, done = refine_logits(stage2_net, stage2_config, stack, logits, device, precision)
         if stage2_report is not None:
             stage2_report.update(done)
