@@ -60,8 +60,9 @@ def train_memory_mb(sidecars: Sequence[str | os.PathLike], plan: str | os.PathLi
     return int(MARGIN * (RUNTIME_MB + TRAINING_STATE_MB + data / 2**20))
 
 
-# The stage-2 train job: its 3D U-Net's activations for a batch of two patches and AdamW state (measured with
-# bench/stage2_cost.py) ...
+# The stage-2 train job: its 3D U-Net's activations for a batch of two patches and AdamW state. The MSD fold-0 job
+# (16 boxes, 80 x 64 x 48 patch) peaked at 1,462 MB RSS, LA2018's (32 boxes) at no more than 1,388 MB
+# (bench/results/benchmark-2026-12-08-*-fold0-*-dev-amd.json); the estimate asks 1.25 x (800 + 1200 + data).
 STAGE2_TRAINING_STATE_MB = 1200
 # ... and each training case's box at the stage's grid (float32 image and label), about a twentieth of its scan.
 STAGE2_BYTES_PER_SOURCE_VOXEL = 0.5
